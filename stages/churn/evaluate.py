@@ -1,0 +1,143 @@
+"""evaluate: every member and the ensemble on the held-out test, the Kaggle submission, plots,
+and the registry's promotion rule applied to the new model version."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import joblib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from stages.churn.params import EvaluateParams
+from stages.churn.preprocess import HOLDOUT, PREDICT
+from stages.churn.schema import FEATURES, ID, TARGET
+from stages.churn.train import CV_FILE, ENSEMBLE, MODEL_FILE, OOF_FILE
+from stages.core import tracking
+from stages.core.context import StepContext
+from stages.core.fsio import dump_json, read_json, staged_outputs
+from stages.core.metrics import (
+    binary_metrics, calibration_figure, f1_optimal_threshold, pr_figure, roc_figure,
+)
+from stages.core.reporting import save_figure
+
+SUBMISSION, PROMOTION = "submission.csv", "promotion.json"
+
+
+def holdout_scores(model, holdout: pd.DataFrame) -> dict[str, np.ndarray]:
+    members = model.member_probabilities(holdout)
+    scores = {name: members[name].to_numpy() for name in members}
+    scores[ENSEMBLE] = model.combine(members.to_numpy())
+    return scores
+
+
+def score_table(
+    y: np.ndarray, scores: dict[str, np.ndarray], oof: pd.DataFrame, params: EvaluateParams
+) -> dict[str, dict[str, float]]:
+    """Metrics per model; each model's F1 threshold comes from its own out-of-fold predictions,
+    never from the test labels."""
+    table = {}
+    for name, probability in scores.items():
+        threshold = (
+            f1_optimal_threshold(oof[TARGET].to_numpy(), oof[name].to_numpy())
+            if params.threshold == "f1" else float(params.threshold)
+        )
+        table[name] = binary_metrics(y, probability, threshold, params.calibration_bins)
+    return table
+
+
+def importance_figure(model) -> plt.Figure:
+    """Model-based importances of the tree members (CatBoost on raw features, forests on the
+    encoded ones, summed back to the raw feature)."""
+    panels = {}
+    for name, member in model.members.items():
+        if hasattr(member, "get_feature_importance"):
+            panels[name] = pd.Series(member.get_feature_importance(), index=FEATURES)
+        elif hasattr(member, "named_steps") and hasattr(member[-1], "feature_importances_"):
+            encoded = member[0].get_feature_names_out()
+            raw = [next(f for f in FEATURES if e == f or e.startswith(f + "_")) for e in encoded]
+            panels[name] = (
+                pd.Series(member[-1].feature_importances_, index=raw).groupby(level=0).sum() * 100
+            )
+    frame = pd.DataFrame(panels).fillna(0)
+    frame = frame.loc[frame.mean(axis=1).sort_values().index]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    frame.plot.barh(ax=ax, width=0.8)
+    ax.set(title="Feature importance of tree members (%)", xlabel="importance")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def cv_figure(cv: dict[str, dict[str, float]]) -> plt.Figure:
+    names = list(cv)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    means = [cv[n]["roc_auc_mean"] for n in names]
+    stds = [cv[n]["roc_auc_std"] for n in names]
+    colors = ["black" if n == ENSEMBLE else "tab:blue" for n in names]
+    ax.bar(names, means, yerr=stds, color=colors, capsize=4)
+    ax.set(title="Repeated stratified CV ROC-AUC (mean ± std)", ylim=(min(means) - 0.05, 1))
+    ax.tick_params(axis="x", rotation=30)
+    return fig
+
+
+def run(ctx: StepContext) -> None:
+    params: EvaluateParams = ctx.task_params.evaluate
+    models, processed, paths = ctx.paths.models, ctx.paths.processed, ctx.paths
+    model = joblib.load(models / MODEL_FILE)
+    holdout = pd.read_parquet(processed / HOLDOUT)
+    predict = pd.read_parquet(processed / PREDICT)
+    oof = pd.read_parquet(models / OOF_FILE)
+    cv = read_json(models / CV_FILE)
+    run_info = read_json(models / tracking.RUN_INFO_FILE)
+
+    y = holdout[TARGET].to_numpy()
+    scores = holdout_scores(model, holdout)
+    table = score_table(y, scores, oof, params)
+    best_member = max((n for n in table if n != ENSEMBLE), key=lambda n: table[n]["roc_auc"])
+    metrics = {
+        "headline": {
+            "metric": params.promotion.metric,
+            "value": table[ENSEMBLE][params.promotion.metric],
+            "split": "holdout",
+        },
+        "holdout": table,
+        "cv": cv,
+        "ensemble_minus_best_member": table[ENSEMBLE]["roc_auc"] - table[best_member]["roc_auc"],
+        "rows": {"holdout": len(holdout), "positive_rate": float(y.mean())},
+    }
+
+    tracking.configure(ctx.root)
+    import mlflow
+
+    with mlflow.start_run(run_id=run_info["run_id"]):
+        tracking.log_metrics({f"holdout_{k}": v for k, v in table[ENSEMBLE].items()})
+        version = tracking.RegisteredVersion(run_info["registered_model"], run_info["version"])
+        decision = tracking.promote_if_better(
+            version, params.promotion, table[ENSEMBLE][params.promotion.metric]
+        )
+        promotion = {"model": version.name, "version": version.version, **asdict(decision)}
+
+        submission = pd.DataFrame(
+            {ID: predict[ID], TARGET: model.predict_proba(predict[FEATURES])[:, 1]}
+        )
+        metrics_path, plots, submission_path, promotion_path = (
+            paths.metrics_json, paths.plots, paths.reports / SUBMISSION, paths.reports / PROMOTION
+        )
+        with staged_outputs(metrics_path, plots, submission_path, promotion_path) as staging:
+            staging[metrics_path].write_text(dump_json(metrics), encoding="utf-8")
+            submission.to_csv(staging[submission_path], index=False)
+            staging[promotion_path].write_text(dump_json(promotion), encoding="utf-8")
+            figures = {
+                "roc.png": roc_figure(y, scores, ENSEMBLE),
+                "pr.png": pr_figure(y, scores, ENSEMBLE),
+                "calibration.png": calibration_figure(y, scores, ENSEMBLE, params.calibration_bins),
+                "feature_importance.png": importance_figure(model),
+                "cv.png": cv_figure(cv),
+            }
+            plot_dir = staging[plots]
+            for name, fig in figures.items():
+                save_figure(fig, plot_dir / name)
+            mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
+            mlflow.log_text(json.dumps(metrics, indent=2), "metrics.json")

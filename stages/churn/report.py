@@ -1,0 +1,103 @@
+"""report: reports/churn/report.md and a self-contained report.html with every figure."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stages.churn.evaluate import PROMOTION
+from stages.churn.preprocess import INFO
+from stages.churn.train import ENSEMBLE
+from stages.core import tracking
+from stages.core.context import StepContext
+from stages.core.fsio import read_json, staged_outputs
+from stages.core.reporting import markdown_table, render_html
+
+COLUMNS = ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "f1", "precision", "recall", "threshold"]
+
+
+def comparison_table(metrics: dict) -> pd.DataFrame:
+    rows = []
+    for name, scores in metrics["holdout"].items():
+        cv = metrics["cv"].get(name, {})
+        rows.append(
+            {
+                "model": f"**{name}**" if name == ENSEMBLE else name,
+                **{c: scores[c] for c in COLUMNS},
+                "cv roc_auc": f"{cv.get('roc_auc_mean', float('nan')):.4f} ± "
+                f"{cv.get('roc_auc_std', float('nan')):.4f}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def report_markdown(
+    metrics: dict, validation: dict, features: dict, promotion: dict, run_info: dict
+) -> str:
+    headline = metrics["headline"]
+    facts = pd.DataFrame({"fact": list(validation["facts"]),
+                          "value": [str(v) for v in validation["facts"].values()]})
+    run_link = (
+        f"experiment `{run_info['experiment_id']}`, run `{run_info['run_id']}` — open with "
+        "`mlflow ui` and go to "
+        f"<http://127.0.0.1:5000/#/experiments/{run_info['experiment_id']}/runs/{run_info['run_id']}>"
+    )
+    return "\n".join(
+        [
+            "# Churn — telecom customer churn",
+            "",
+            f"**Held-out {headline['metric']} of the ensemble: {headline['value']:.4f}** "
+            f"on {metrics['rows']['holdout']} clients (positive rate "
+            f"{metrics['rows']['positive_rate']:.3f}); "
+            f"ensemble minus best single member: {metrics['ensemble_minus_best_member']:+.4f}.",
+            "",
+            f"Registry: `{promotion['model']}` version {promotion['version']} — "
+            f"{'**promoted to champion**' if promotion['promoted'] else 'kept as challenger'} "
+            f"({promotion['reason']}). MLflow: {run_link}.",
+            "",
+            "## Models on the held-out test",
+            "",
+            "Thresholds are F1-optimal on each model's out-of-fold predictions (never on the test "
+            "labels); `cv roc_auc` is repeated stratified cross-validation on the train split.",
+            "",
+            markdown_table(comparison_table(metrics)),
+            "",
+            '<div class="figs" markdown="1">',
+            "",
+            "![ROC](plots/roc.png) ![PR](plots/pr.png)",
+            "",
+            "![Calibration](plots/calibration.png) ![CV](plots/cv.png)",
+            "",
+            "</div>",
+            "",
+            "## Feature importance",
+            "",
+            "![Feature importance](plots/feature_importance.png)",
+            "",
+            "## Data",
+            "",
+            f"Validation: **{'passed' if validation['success'] else 'FAILED'}** "
+            "([details](validation.html)). Held-out test from "
+            f"{features['holdout_from']}; rows: "
+            + ", ".join(f"{k} {v}" for k, v in features["rows"].items())
+            + f"; {len(features['encoded'])} encoded features.",
+            "",
+            markdown_table(facts),
+            "",
+        ]
+    )
+
+
+def run(ctx: StepContext) -> None:
+    paths = ctx.paths
+    text = report_markdown(
+        metrics=read_json(paths.metrics_json),
+        validation=read_json(paths.validation_json),
+        features=read_json(paths.processed / INFO),
+        promotion=read_json(paths.reports / PROMOTION),
+        run_info=read_json(paths.models / tracking.RUN_INFO_FILE),
+    )
+    with staged_outputs(paths.report_md, paths.report_html) as staging:
+        staging[paths.report_md].write_text(text, encoding="utf-8")
+        staging[paths.report_html].write_text(
+            render_html("Churn report", text, base_dir=paths.reports), encoding="utf-8"
+        )

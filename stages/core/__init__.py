@@ -1,0 +1,1 @@
+"""What every task shares. Nothing in here names a task."""

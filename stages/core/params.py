@@ -1,0 +1,162 @@
+"""params.yaml -> typed, validated models. A bad key fails before any work starts, in one line
+naming the dotted key path and what was expected."""
+
+from __future__ import annotations
+
+import importlib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stages.core.errors import UserError
+
+PARAMS_FILE = "params.yaml"
+
+
+class StrictModel(BaseModel):
+    """Every params section: unknown keys are errors, values are not coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CommonParams(StrictModel):
+    seed: int = 42
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    n_jobs: int = Field(default=-1, description="CPU workers for scikit-learn/CatBoost; -1 = all")
+
+
+class PromotionParams(StrictModel):
+    """The rule that moves the registry alias `champion`."""
+
+    metric: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+    min_delta: float = Field(default=0.0, ge=0.0)
+
+
+class TaskParams(StrictModel):
+    """Base of every task's section. Each step reads its own sub-section, so DVC tracks them
+    one by one and a change re-runs only the affected steps."""
+
+    source: BaseModel
+    validate_: BaseModel = Field(alias="validate")
+    preprocess: BaseModel
+    train: BaseModel
+    evaluate: BaseModel
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+@dataclass(frozen=True)
+class Params:
+    common: CommonParams
+    tasks: tuple[str, ...]
+    sections: dict[str, TaskParams]
+
+    def task(self, name: str) -> TaskParams:
+        return self.sections[name]
+
+
+def task_params_model(task: str) -> type[TaskParams]:
+    """A task package `stages.<task>` declares its section as `Params` in its params module."""
+    try:
+        module = importlib.import_module(f"stages.{task}.params")
+    except ModuleNotFoundError as exc:
+        raise UserError(
+            f"{PARAMS_FILE}: tasks: unknown task {task!r} (expected a package stages/{task}/)"
+        ) from exc
+    return module.Params
+
+
+def load_params(path: Path) -> Params:
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (expected the pipeline's params.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping at the top level")
+    tasks = raw.get("tasks")
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise UserError(f"{source}: tasks: expected a list of task names")
+    unknown = set(raw) - {"common", "tasks", *tasks}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise UserError(
+            f"{source}: {key}: unknown key (expected 'common', 'tasks' or a task listed in "
+            f"'tasks': {', '.join(tasks)})"
+        )
+    common = _validate(CommonParams, raw.get("common") or {}, "common", source)
+    sections = {}
+    for task in tasks:
+        if task not in raw:
+            raise UserError(f"{source}: {task}: missing section for task listed in 'tasks'")
+        sections[task] = _validate(task_params_model(task), raw[task], task, source)
+    return Params(common=common, tasks=tuple(tasks), sections=sections)
+
+
+def _validate(model: type[BaseModel], data: Any, prefix: str, source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"{source}: {format_validation_error(exc, model, prefix)}") from None
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel], prefix: str) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    loc = [prefix, *(str(part) for part in first["loc"])]
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, first["loc"][:-1])
+        expected = f" (expected one of: {', '.join(allowed)})" if allowed else ""
+        message = f"unknown key{expected}"
+    elif first["type"] == "missing":
+        message = "missing required key"
+    else:
+        message = f"{first['msg']}, got {first.get('input')!r}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{'.'.join(loc)}: {message}{more}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model found at `loc`, following nested models, lists and optionals."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap_model(current)
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next(
+            (f for n, f in current.model_fields.items() if (f.alias or n) == part), None
+        )
+        if field is None:
+            return []
+        current = field.annotation
+    current = _unwrap_model(current)
+    if current is None:
+        return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _unwrap_model(arg)
+            if found is not None:
+                return found
+    if origin is dict:
+        return _unwrap_model(typing.get_args(annotation)[-1])
+    return None

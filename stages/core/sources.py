@@ -1,0 +1,175 @@
+"""Where a task's raw data comes from: `builtin` (offline, deterministic), `url` (sha256 checked,
+resumable, cached by checksum) or `path` (a local archive, folder or file). The parser after
+the download step never knows which kind produced the files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import Field, model_validator
+from tqdm import tqdm
+
+from stages.core.errors import UserError
+from stages.core.fsio import atomic_dir
+from stages.core.params import StrictModel
+
+CHUNK = 1 << 20
+
+
+class SourceParams(StrictModel):
+    kind: Literal["builtin", "url", "path"] = "builtin"
+    url: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _kind_has_its_fields(self) -> SourceParams:
+        if self.kind == "url" and not (self.url and self.sha256):
+            raise ValueError("kind 'url' needs both 'url' and 'sha256'")
+        if self.kind == "path" and not self.path:
+            raise ValueError("kind 'path' needs 'path'")
+        return self
+
+
+def fetch_source(
+    source: SourceParams, dest: Path, builtin: Callable[[Path], None], downloads: Path
+) -> None:
+    """Fill `dest` from the source; `dest` is replaced only when everything succeeded."""
+    if source.kind == "path":
+        origin = Path(source.path).expanduser()
+        if not origin.exists():
+            raise UserError(f"source.path: {origin}: no such file or folder")
+    elif source.kind == "url":
+        origin = download(source.url, source.sha256, downloads)
+    with atomic_dir(dest) as tmp:
+        if source.kind == "builtin":
+            builtin(tmp)
+        elif origin.is_dir():
+            shutil.copytree(origin, tmp, dirs_exist_ok=True)
+        else:
+            unpack(origin, tmp)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, sha256: str, downloads: Path) -> Path:
+    """Fetch `url` into downloads/<sha256>/<name>; resume a partial file; verify the checksum.
+
+    A wrong checksum deletes what was fetched and fails: nothing unverified is ever kept.
+    """
+    sha256 = sha256.lower()
+    name = PurePosixPath(urllib.request.urlparse(url).path).name or "download"
+    target = downloads / sha256 / name
+    if target.is_file():
+        if sha256_of(target) == sha256:
+            return target
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    _fetch(url, part)
+    actual = sha256_of(part)
+    if actual != sha256:
+        part.unlink()
+        raise UserError(
+            f"source.sha256: {url}: checksum mismatch (expected {sha256}, got {actual}); "
+            "the download was deleted"
+        )
+    part.rename(target)
+    return target
+
+
+def _fetch(url: str, part: Path) -> None:
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:  # the part file is already complete
+            return
+        raise UserError(f"source.url: {url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise UserError(f"source.url: {url}: cannot connect ({exc})") from None
+    with response:
+        resumed = response.status == 206
+        total = response.length
+        mode = "ab" if resumed else "wb"
+        with (
+            part.open(mode) as fh,
+            tqdm(
+                total=(total or 0) + (offset if resumed else 0) or None,
+                initial=offset if resumed else 0,
+                unit="B",
+                unit_scale=True,
+                desc=part.stem,
+                disable=not sys.stderr.isatty(),
+            ) as bar,
+        ):
+            while chunk := response.read(CHUNK):
+                fh.write(chunk)
+                bar.update(len(chunk))
+
+
+def unpack(archive: Path, dest: Path) -> None:
+    """Extract a zip or tar(.gz/.bz2/.xz) into dest, refusing entries that would land outside it.
+
+    A plain file that is no archive (a CSV, say) is copied as it is.
+    """
+    name = archive.name.lower()
+    if zipfile.is_zipfile(archive):
+        _unzip(archive, dest)
+    elif name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")) or _is_tar(archive):
+        _untar(archive, dest)
+    elif name.endswith((".zip", ".gz", ".tgz", ".bz2", ".xz", ".rar", ".7z")):
+        raise UserError(f"{archive}: not a valid archive (corrupt or truncated {archive.suffix})")
+    else:
+        shutil.copy2(archive, dest / archive.name)
+
+
+def _is_tar(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def _unzip(archive: Path, dest: Path) -> None:
+    root = dest.resolve()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                target = (root / info.filename).resolve()
+                if info.filename.startswith(("/", "\\")) or not target.is_relative_to(root):
+                    raise UserError(
+                        f"{archive}: entry {info.filename!r} escapes the extraction folder"
+                    )
+            bad = zf.testzip()
+            if bad is not None:
+                raise UserError(f"{archive}: entry {bad!r} is corrupt (CRC mismatch)")
+            zf.extractall(root)
+    except zipfile.BadZipFile as exc:
+        raise UserError(f"{archive}: not a valid zip archive ({exc})") from None
+
+
+def _untar(archive: Path, dest: Path) -> None:
+    try:
+        with tarfile.open(archive) as tf:
+            tf.extractall(dest, filter="data")
+    except tarfile.FilterError as exc:
+        raise UserError(f"{archive}: entry escapes the extraction folder ({exc})") from None
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise UserError(f"{archive}: not a valid tar archive ({exc})") from None

@@ -1,0 +1,201 @@
+"""MLflow: one experiment per task, one run per train stage, a registered model per task.
+
+Without MLFLOW_TRACKING_URI the store is embedded: `mlflow.db` (sqlite) and `mlruns/` at the
+repository root. Every new model version gets the alias `challenger`; `champion` moves only when
+the promotion rule says the new version beats it, and every decision is written on the version.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stages.core.params import PromotionParams
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+RUN_INFO_FILE = "mlflow_run.json"
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve() / 'mlflow.db'}"
+
+
+def configure(root: Path) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+
+
+def experiment_id(task: str, root: Path) -> str:
+    """The task's experiment; in the embedded store its artifacts live in <root>/mlruns."""
+    import mlflow
+
+    configure(root)
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(task)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None if "MLFLOW_TRACKING_URI" in os.environ else (root / "mlruns").resolve().as_uri()
+    return client.create_experiment(task, artifact_location=location)
+
+
+def git_commit(root: Path) -> tuple[str, bool]:
+    """(commit, dirty) of the working tree, or ("unknown", False) outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", False
+    return commit, bool(status)
+
+
+def dvc_lock_hashes(root: Path, paths: list[Path]) -> dict[str, str]:
+    """md5 of each path as recorded in dvc.lock by the stage that produced it."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
+    produced = {
+        out["path"]: out.get("md5") or out.get("hash")
+        for stage in stages.values()
+        for out in stage.get("outs", [])
+    }
+    wanted = {str(p.resolve().relative_to(root.resolve())) for p in paths}
+    return {path: produced[path] for path in sorted(wanted) if path in produced}
+
+
+def run_tags(root: Path, stage: str, data_deps: list[Path]) -> dict[str, str]:
+    commit, dirty = git_commit(root)
+    tags = {
+        "git.commit": commit,
+        "git.dirty": str(dirty).lower(),
+        "dvc.stage": os.environ.get("DVC_STAGE", stage),
+    }
+    tags.update({f"dvc.dep.{path}": md5 for path, md5 in dvc_lock_hashes(root, data_deps).items()})
+    return tags
+
+
+@contextmanager
+def task_run(task: str, stage: str, root: Path, data_deps: list[Path]) -> Iterator[Any]:
+    """The MLflow run of one stage, tagged with the code commit and the data it read."""
+    import mlflow
+
+    exp = experiment_id(task, root)
+    with mlflow.start_run(
+        experiment_id=exp, run_name=stage, tags=run_tags(root, stage, data_deps)
+    ) as run:
+        yield run
+
+
+@contextmanager
+def member_run(name: str, params: Mapping[str, Any]) -> Iterator[Any]:
+    """A nested run for one member of an ensemble or one cell of a comparison grid."""
+    import mlflow
+
+    with mlflow.start_run(run_name=name, nested=True) as run:
+        log_params(params)
+        yield run
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    import mlflow
+
+    mlflow.log_params({k: str(v)[:500] for k, v in flatten(params).items()})
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    import mlflow
+
+    numeric = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
+    mlflow.log_metrics(numeric, step=step)
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+
+
+def register_challenger(task: str, model_uri: str, run_id: str) -> RegisteredVersion:
+    """Register the model as a new version of the task's model and point `challenger` at it."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, task, tags={"run_id": run_id})
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(task, CHALLENGER, version.version)
+    return RegisteredVersion(task, str(version.version))
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promoted: bool
+    reason: str
+    champion_version: str | None
+
+
+def decide(
+    rule: PromotionParams, candidate: float, champion: float | None
+) -> tuple[bool, str]:
+    """The promotion rule: beat the champion by more than min_delta in the rule's direction."""
+    if champion is None:
+        return True, f"no champion yet; {rule.metric}={candidate:.4f}"
+    delta = candidate - champion if rule.direction == "maximize" else champion - candidate
+    verdict = delta > rule.min_delta
+    relation = "beats" if verdict else "does not beat"
+    return verdict, (
+        f"{rule.metric}={candidate:.4f} {relation} champion {champion:.4f} "
+        f"({rule.direction}, min_delta={rule.min_delta})"
+    )
+
+
+def promote_if_better(
+    version: RegisteredVersion, rule: PromotionParams, value: float
+) -> PromotionDecision:
+    """Record the version's metric, then move `champion` to it only if the rule says so."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(version.name, version.version, f"metric.{rule.metric}", str(value))
+    try:
+        current = client.get_model_version_by_alias(version.name, CHAMPION)
+    except MlflowException:
+        current = None
+    if current is not None and str(current.version) == version.version:
+        return PromotionDecision(True, "already champion", version.version)
+    champion_value = None
+    if current is not None and f"metric.{rule.metric}" in current.tags:
+        champion_value = float(current.tags[f"metric.{rule.metric}"])
+    promoted, reason = decide(rule, value, champion_value)
+    if promoted:
+        client.set_registered_model_alias(version.name, CHAMPION, version.version)
+    outcome = "promoted to champion" if promoted else "kept as challenger"
+    client.set_model_version_tag(version.name, version.version, "promotion", outcome)
+    client.set_model_version_tag(version.name, version.version, "promotion.reason", reason)
+    client.update_model_version(version.name, version.version, description=f"{outcome}: {reason}")
+    champion_version = version.version if promoted else (current.version if current else None)
+    return PromotionDecision(promoted, reason, champion_version)
