@@ -73,13 +73,22 @@ def task_params_model(task: str) -> type[TaskParams]:
 
 
 def load_params(path: Path) -> Params:
+    shown = display_path(path)
     if not path.is_file():
-        raise UserError(f"{path}: file not found (expected the pipeline's params.yaml)")
+        raise UserError(f"{shown}: file not found (expected the pipeline's params.yaml)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
-    return parse_params(raw, source=str(path))
+        raise UserError(f"{shown}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    return parse_params(raw, source=shown)
+
+
+def display_path(path: Path) -> str:
+    """Relative to the working directory when inside it: what the user typed or sees."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:

@@ -24,14 +24,27 @@ CHAMPION = "champion"
 RUN_INFO_FILE = "mlflow_run.json"
 
 
+# mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; remember which values we exported
+# so they are not mistaken for a user's choice.
+_EXPORTED: set[str] = set()
+
+
+def embedded_uri(root: Path) -> str:
+    return f"sqlite:///{root.resolve() / 'mlflow.db'}"
+
+
 def tracking_uri(root: Path) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve() / 'mlflow.db'}"
+    chosen = os.environ.get("MLFLOW_TRACKING_URI")
+    return chosen if chosen and chosen not in _EXPORTED else embedded_uri(root)
 
 
 def configure(root: Path) -> None:
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(root))
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    if uri == embedded_uri(root):
+        _EXPORTED.add(uri)
 
 
 def experiment_id(task: str, root: Path) -> str:
@@ -43,7 +56,8 @@ def experiment_id(task: str, root: Path) -> str:
     experiment = client.get_experiment_by_name(task)
     if experiment is not None:
         return experiment.experiment_id
-    location = None if "MLFLOW_TRACKING_URI" in os.environ else (root / "mlruns").resolve().as_uri()
+    embedded = tracking_uri(root) == embedded_uri(root)
+    location = (root / "mlruns").resolve().as_uri() if embedded else None
     return client.create_experiment(task, artifact_location=location)
 
 
@@ -197,5 +211,5 @@ def promote_if_better(
     client.set_model_version_tag(version.name, version.version, "promotion", outcome)
     client.set_model_version_tag(version.name, version.version, "promotion.reason", reason)
     client.update_model_version(version.name, version.version, description=f"{outcome}: {reason}")
-    champion_version = version.version if promoted else (current.version if current else None)
+    champion_version = version.version if promoted else (str(current.version) if current else None)
     return PromotionDecision(promoted, reason, champion_version)

@@ -106,7 +106,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_report(report: ValidationReport, json_path: Path, html_path: Path) -> None:
+def failed_path(path: Path) -> Path:
+    """Where a failing report goes, beside the last passing one (which stays as it was)."""
+    return path.with_name(f"{path.stem}.failed{path.suffix}")
+
+
+def publish_report(report: ValidationReport, json_path: Path, html_path: Path) -> None:
+    """Write the report and stop on failure.
+
+    A passing report replaces validation.json/html and clears any earlier failure; a failing
+    one is written to validation.failed.json/html, so the outputs of the last good data stay
+    in place, and the step exits with one line naming what failed.
+    """
+    if report.success:
+        _write(report, json_path, html_path)
+        for stale in (failed_path(json_path), failed_path(html_path)):
+            stale.unlink(missing_ok=True)
+        return
+    _write(report, failed_path(json_path), failed_path(html_path))
+    raise_on_failure(report, failed_path(html_path))
+
+
+def _write(report: ValidationReport, json_path: Path, html_path: Path) -> None:
     with staged_outputs(json_path, html_path) as staging:
         staging[json_path].write_text(dump_json(report.to_dict()), encoding="utf-8")
         staging[html_path].write_text(

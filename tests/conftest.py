@@ -1,0 +1,97 @@
+"""Shared fixtures: a throwaway copy of the project (a real git + DVC repo) and helpers to run
+its CLIs the way DVC and a user do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config",
+                 ".dvc/.gitignore", "pyproject.toml"]
+
+
+def project_env() -> dict[str, str]:
+    """The environment of `make`: the venv first on PATH, telemetry off, the embedded store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK="true",
+        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@localhost",
+        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@localhost",
+    )
+    return env
+
+
+def copy_project(dest: Path) -> Path:
+    """A fresh git repository holding the project's pipeline: what a clone gives a user."""
+    for name in PROJECT_FILES:
+        source = REPO / name
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    env = project_env()
+    for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
+                    ["git", "commit", "-q", "-m", "clone"]):
+        subprocess.run(command, cwd=dest, env=env, check=True)
+    return dest
+
+
+def run(args: list[str], cwd: Path, check: bool = False) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=project_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def stages_cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "stages", *args], cwd=root)
+
+
+def dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([str(Path(sys.executable).parent / "dvc"), *args], cwd=root, check=check)
+
+
+def edit_params(root: Path, **sections) -> None:
+    """Set params.yaml entries: edit_params(root, churn={"train": {...}}) merges recursively."""
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+
+    def merge(into: dict, changes: dict) -> None:
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
+    merge(params, sections)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def tree_digest(path: Path) -> dict[str, bytes]:
+    """Every file under path with its bytes: equal digests = nothing touched."""
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project")

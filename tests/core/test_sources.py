@@ -1,0 +1,223 @@
+"""Sources against real archives served over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from stages.core.errors import UserError
+from stages.core.sources import SourceParams, download, fetch_source, unpack
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file server that honours `Range: bytes=N-` (resumable downloads)."""
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        self.server.requests.append(self.headers.get("Range"))
+        start = 0
+        if self.headers.get("Range"):
+            start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    root = tmp_path / "served"
+    root.mkdir()
+
+    def handler(*args, **kwargs):
+        return RangeHandler(*args, directory=str(root), **kwargs)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.requests = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def make_zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def previous_output(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    (dest / "train.csv").write_text("what the user already had\n")
+    return dest
+
+
+def never_builtin(_dest: Path) -> None:
+    raise AssertionError("builtin must not run")
+
+
+def test_url_source_downloads_verifies_and_extracts(server, tmp_path):
+    root, base, _ = server
+    archive = make_zip(root / "churn.zip", {"kaggle/train.csv": b"a,b\n1,2\n"})
+    dest = tmp_path / "raw"
+    source = SourceParams(kind="url", url=f"{base}/churn.zip", sha256=sha(archive))
+    fetch_source(source, dest, never_builtin, tmp_path / "downloads")
+    assert (dest / "kaggle" / "train.csv").read_bytes() == b"a,b\n1,2\n"
+    cached = tmp_path / "downloads" / sha(archive) / "churn.zip"
+    assert cached.is_file()
+
+
+def test_download_is_cached_by_checksum(server, tmp_path):
+    root, base, httpd = server
+    archive = make_zip(root / "data.zip", {"x.csv": b"1"})
+    download(f"{base}/data.zip", sha(archive), tmp_path)
+    download(f"{base}/data.zip", sha(archive), tmp_path)
+    assert len(httpd.requests) == 1
+
+
+def test_download_resumes_a_partial_file(server, tmp_path):
+    root, base, httpd = server
+    payload = bytes(range(256)) * 4096
+    (root / "big.bin").write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    part = tmp_path / digest / "big.bin.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(payload[:100_000])
+    result = download(f"{base}/big.bin", digest, tmp_path)
+    assert result.read_bytes() == payload
+    assert httpd.requests == ["bytes=100000-"]
+
+
+def test_wrong_checksum_fails_and_keeps_nothing(server, tmp_path):
+    root, base, _ = server
+    make_zip(root / "churn.zip", {"train.csv": b"tampered"})
+    dest = previous_output(tmp_path / "raw")
+    source = SourceParams(kind="url", url=f"{base}/churn.zip", sha256="0" * 64)
+    with pytest.raises(UserError, match="checksum mismatch") as caught:
+        fetch_source(source, dest, never_builtin, tmp_path / "downloads")
+    assert f"{base}/churn.zip" in str(caught.value)
+    assert (dest / "train.csv").read_text() == "what the user already had\n"
+    assert not any(p.is_file() for p in (tmp_path / "downloads").rglob("*"))
+
+
+def test_http_error_is_one_clear_line(server, tmp_path):
+    _, base, _ = server
+    with pytest.raises(UserError, match=r"source.url: .*/missing.zip: HTTP 404"):
+        download(f"{base}/missing.zip", "0" * 64, tmp_path)
+
+
+def test_zip_slip_is_rejected_and_previous_output_kept(tmp_path):
+    archive = make_zip(tmp_path / "evil.zip", {"ok.csv": b"1", "../../escaped.txt": b"x"})
+    dest = previous_output(tmp_path / "raw")
+    with pytest.raises(UserError, match=r"entry '../../escaped.txt' escapes the extraction folder"):
+        fetch_source(SourceParams(kind="path", path=str(archive)), dest, never_builtin, tmp_path)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert (dest / "train.csv").read_text() == "what the user already had\n"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["evil.zip", "raw"]
+
+
+def test_absolute_zip_entry_is_rejected(tmp_path):
+    archive = make_zip(tmp_path / "abs.zip", {"/etc/evil": b"x"})
+    with pytest.raises(UserError, match="escapes the extraction folder"):
+        unpack(archive, tmp_path / "out")
+
+
+def tar_with(path: Path, *members: tarfile.TarInfo) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for member in members:
+            tf.addfile(member, io.BytesIO(b"x" * member.size) if member.isfile() else None)
+    return path
+
+
+def test_tar_entries_and_links_escaping_are_rejected(tmp_path):
+    dotdot = tarfile.TarInfo("../escaped.txt")
+    dotdot.size = 1
+    link = tarfile.TarInfo("data/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    for i, member in enumerate((dotdot, link)):
+        out = tmp_path / f"out{i}"
+        out.mkdir()
+        with pytest.raises(UserError, match="escapes the extraction folder"):
+            unpack(tar_with(tmp_path / f"evil{i}.tar.gz", member), out)
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_tar_gz_extracts(tmp_path):
+    good = tarfile.TarInfo("kaggle/train.csv")
+    good.size = 3
+    out = tmp_path / "out"
+    out.mkdir()
+    unpack(tar_with(tmp_path / "good.tar.gz", good), out)
+    assert (out / "kaggle" / "train.csv").read_bytes() == b"xxx"
+
+
+def test_corrupt_archive_is_one_clear_line_and_previous_output_kept(tmp_path):
+    archive = tmp_path / "churn.zip"
+    archive.write_bytes(b"PK\x03\x04 this is not really a zip")
+    dest = previous_output(tmp_path / "raw")
+    with pytest.raises(UserError, match=r"churn.zip: not a valid archive"):
+        fetch_source(SourceParams(kind="path", path=str(archive)), dest, never_builtin, tmp_path)
+    assert (dest / "train.csv").read_text() == "what the user already had\n"
+
+
+def test_truncated_zip_is_rejected(tmp_path):
+    good = make_zip(tmp_path / "good.zip", {"train.csv": b"a,b\n" * 1000})
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(good.read_bytes()[:-30])
+    with pytest.raises(UserError, match="not a valid"):
+        unpack(broken, tmp_path)
+
+
+def test_path_source_accepts_a_folder_or_a_single_file(tmp_path):
+    folder = tmp_path / "downloaded"
+    folder.mkdir()
+    (folder / "train.csv").write_text("a\n1\n")
+    fetch_source(SourceParams(kind="path", path=str(folder)), tmp_path / "a", never_builtin, tmp_path)
+    assert (tmp_path / "a" / "train.csv").read_text() == "a\n1\n"
+    fetch_source(
+        SourceParams(kind="path", path=str(folder / "train.csv")), tmp_path / "b", never_builtin,
+        tmp_path,
+    )
+    assert (tmp_path / "b" / "train.csv").read_text() == "a\n1\n"
+
+
+def test_missing_path_is_one_clear_line(tmp_path):
+    with pytest.raises(UserError, match=r"source.path: .*nope.zip: no such file or folder"):
+        fetch_source(SourceParams(kind="path", path=str(tmp_path / "nope.zip")), tmp_path / "x",
+                     never_builtin, tmp_path)
+
+
+def test_failing_builtin_leaves_previous_output(tmp_path):
+    dest = previous_output(tmp_path / "raw")
+
+    def broken(out: Path) -> None:
+        (out / "half.csv").write_text("half")
+        raise RuntimeError("generator crashed")
+
+    with pytest.raises(RuntimeError):
+        fetch_source(SourceParams(), dest, broken, tmp_path)
+    assert sorted(p.name for p in dest.iterdir()) == ["train.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
