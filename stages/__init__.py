@@ -1,4 +1,7 @@
-"""The code DVC runs: `python -m stages <step> <task>`. One package per task, shared logic in core."""
+"""The code DVC runs: `python -m stages <step> <task>`.
+
+One package per task, shared logic in core.
+"""
 
 import os
 

@@ -3,18 +3,28 @@ its CLIs the way DVC and a user do."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config",
-                 ".dvc/.gitignore", "pyproject.toml"]
+PROJECT_FILES = [
+    "stages",
+    "dvc.yaml",
+    "params.yaml",
+    ".dvcignore",
+    ".gitignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    "pyproject.toml",
+]
 
 
 def project_env() -> dict[str, str]:
@@ -25,8 +35,10 @@ def project_env() -> dict[str, str]:
         DVC_NO_ANALYTICS="1",
         MLFLOW_DISABLE_TELEMETRY="true",
         MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK="true",
-        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@localhost",
-        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@localhost",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@localhost",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@localhost",
     )
     return env
 
@@ -42,8 +54,11 @@ def copy_project(dest: Path) -> Path:
         else:
             shutil.copy2(source, target)
     env = project_env()
-    for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
-                    ["git", "commit", "-q", "-m", "clone"]):
+    for command in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "clone"],
+    ):
         subprocess.run(command, cwd=dest, env=env, check=True)
     return dest
 
@@ -89,9 +104,53 @@ def tree_digest(path: Path) -> dict[str, bytes]:
     """Every file under path with its bytes: equal digests = nothing touched."""
     if path.is_file():
         return {path.name: path.read_bytes()}
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file server that honours `Range: bytes=N-` (resumable downloads)."""
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        self.server.requests.append(self.headers.get("Range"))
+        start = 0
+        if self.headers.get("Range"):
+            start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    root = tmp_path / "served"
+    root.mkdir()
+
+    def handler(*args, **kwargs):
+        return RangeHandler(*args, directory=str(root), **kwargs)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.requests = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", httpd
+    httpd.shutdown()
+    httpd.server_close()

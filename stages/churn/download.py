@@ -10,7 +10,12 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from stages.churn.schema import (
-    ID, SUBMISSION_FILE, TARGET, TEST_FILE, TEST_LABELS_FILE, TRAIN_FILE,
+    ID,
+    SUBMISSION_FILE,
+    TARGET,
+    TEST_FILE,
+    TEST_LABELS_FILE,
+    TRAIN_FILE,
 )
 from stages.core.context import StepContext
 from stages.core.sources import fetch_source
@@ -42,7 +47,9 @@ def telco_to_competition(telco: pd.DataFrame) -> pd.DataFrame:
         {
             "ClientPeriod": telco["tenure"].astype(int),
             "MonthlySpending": telco["monthly_charges"].astype(float),
-            "TotalSpent": telco["total_charges"].map(lambda v: " " if pd.isna(v) else format(v, ".10g")),
+            "TotalSpent": telco["total_charges"].map(
+                lambda v: " " if pd.isna(v) else format(v, ".10g")
+            ),
             "Sex": np.where(telco["female"] == 1, "Female", "Male"),
             "IsSeniorCitizen": telco["senior_citizen"].astype(int),
         }
@@ -53,19 +60,32 @@ def telco_to_competition(telco: pd.DataFrame) -> pd.DataFrame:
         frame[column] = telco[source].astype(str)
     frame[TARGET] = (telco["churn"] == "Yes").astype(int)
     order = [
-        "ClientPeriod", "MonthlySpending", "TotalSpent", "Sex", "IsSeniorCitizen", "HasPartner",
-        "HasChild", "HasPhoneService", "HasMultiplePhoneNumbers", "HasInternetService",
-        "HasOnlineSecurityService", "HasOnlineBackup", "HasDeviceProtection",
-        "HasTechSupportAccess", "HasOnlineTV", "HasMovieSubscription", "HasContractPhone",
-        "IsBillingPaperless", "PaymentMethod", TARGET,
+        "ClientPeriod",
+        "MonthlySpending",
+        "TotalSpent",
+        "Sex",
+        "IsSeniorCitizen",
+        "HasPartner",
+        "HasChild",
+        "HasPhoneService",
+        "HasMultiplePhoneNumbers",
+        "HasInternetService",
+        "HasOnlineSecurityService",
+        "HasOnlineBackup",
+        "HasDeviceProtection",
+        "HasTechSupportAccess",
+        "HasOnlineTV",
+        "HasMovieSubscription",
+        "HasContractPhone",
+        "IsBillingPaperless",
+        "PaymentMethod",
+        TARGET,
     ]
     return frame[order]
 
 
-def split_competition(
-    frame: pd.DataFrame, test_rows: int, seed: int
-) -> dict[str, pd.DataFrame]:
-    """The competition's split: labelled train.csv, unlabelled test.csv (+ its labels kept apart)."""
+def split_competition(frame: pd.DataFrame, test_rows: int, seed: int) -> dict[str, pd.DataFrame]:
+    """The competition's split: labelled train.csv, unlabelled test.csv, its labels apart."""
     train, test = train_test_split(
         frame, test_size=test_rows, stratify=frame[TARGET], random_state=seed
     )

@@ -25,9 +25,7 @@ EPS = 1e-6
 MemberFactory = Callable[[], BaseEstimator]
 
 
-def build_members(
-    params: TrainParams, encoder, seed: int, n_jobs: int
-) -> dict[str, MemberFactory]:
+def build_members(params: TrainParams, encoder, seed: int, n_jobs: int) -> dict[str, MemberFactory]:
     """A factory of a fresh unfitted estimator per member (CatBoost cannot be sklearn-cloned).
 
     Linear and forest models read the one-hot/scaled features of the encoder fitted in

@@ -19,7 +19,11 @@ from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
 from stages.core.metrics import (
-    binary_metrics, calibration_figure, f1_optimal_threshold, pr_figure, roc_figure,
+    binary_metrics,
+    calibration_figure,
+    f1_optimal_threshold,
+    pr_figure,
+    roc_figure,
 )
 from stages.core.reporting import save_figure
 
@@ -42,7 +46,8 @@ def score_table(
     for name, probability in scores.items():
         threshold = (
             f1_optimal_threshold(oof[TARGET].to_numpy(), oof[name].to_numpy())
-            if params.threshold == "f1" else float(params.threshold)
+            if params.threshold == "f1"
+            else float(params.threshold)
         )
         table[name] = binary_metrics(y, probability, threshold, params.calibration_bins)
     return table
@@ -123,7 +128,10 @@ def run(ctx: StepContext) -> None:
             {ID: predict[ID], TARGET: model.predict_proba(predict[FEATURES])[:, 1]}
         )
         metrics_path, plots, submission_path, promotion_path = (
-            paths.metrics_json, paths.plots, paths.reports / SUBMISSION, paths.reports / PROMOTION
+            paths.metrics_json,
+            paths.plots,
+            paths.reports / SUBMISSION,
+            paths.reports / PROMOTION,
         )
         with staged_outputs(metrics_path, plots, submission_path, promotion_path) as staging:
             staging[metrics_path].write_text(dump_json(metrics), encoding="utf-8")

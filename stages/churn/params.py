@@ -27,7 +27,9 @@ class ValidateParams(StrictModel):
 
 class PreprocessParams(StrictModel):
     holdout_fraction: float = Field(
-        default=0.25, gt=0, lt=1,
+        default=0.25,
+        gt=0,
+        lt=1,
         description="share of train.csv held out when test.csv has no labels (real Kaggle data)",
     )
 

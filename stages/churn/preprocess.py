@@ -14,7 +14,11 @@ from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
 
 TRAIN, HOLDOUT, PREDICT, ENCODER, INFO = (
-    "train.parquet", "holdout.parquet", "predict.parquet", "encoder.joblib", "features.json",
+    "train.parquet",
+    "holdout.parquet",
+    "predict.parquet",
+    "encoder.joblib",
+    "features.json",
 )
 
 
@@ -35,7 +39,11 @@ def make_encoder() -> ColumnTransformer:
     return ColumnTransformer(
         [
             ("numeric", StandardScaler(), NUMERIC),
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                CATEGORICAL,
+            ),
         ],
         verbose_feature_names_out=False,
     )
@@ -80,7 +88,9 @@ def run(ctx: StepContext) -> None:
         "categorical": CATEGORICAL,
         "encoded": list(encoder.get_feature_names_out()),
         "rows": {name.split(".")[0]: len(t) for name, t in tables.items()},
-        "holdout_from": "test.csv + test_labels.csv" if raw.test_labels is not None else "train.csv",
+        "holdout_from": "test.csv + test_labels.csv"
+        if raw.test_labels is not None
+        else "train.csv",
     }
     out = ctx.paths.processed
     with staged_outputs(out) as staging:

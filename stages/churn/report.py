@@ -12,7 +12,17 @@ from stages.core.context import StepContext
 from stages.core.fsio import read_json, staged_outputs
 from stages.core.reporting import markdown_table, render_html
 
-COLUMNS = ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "f1", "precision", "recall", "threshold"]
+COLUMNS = [
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "ece",
+    "f1",
+    "precision",
+    "recall",
+    "threshold",
+]
 
 
 def comparison_table(metrics: dict) -> pd.DataFrame:
@@ -34,8 +44,9 @@ def report_markdown(
     metrics: dict, validation: dict, features: dict, promotion: dict, run_info: dict
 ) -> str:
     headline = metrics["headline"]
-    facts = pd.DataFrame({"fact": list(validation["facts"]),
-                          "value": [str(v) for v in validation["facts"].values()]})
+    facts = pd.DataFrame(
+        {"fact": list(validation["facts"]), "value": [str(v) for v in validation["facts"].values()]}
+    )
     run_link = (
         f"experiment `{run_info['experiment_id']}`, run `{run_info['run_id']}` — open with "
         "`mlflow ui` and go to "

@@ -99,9 +99,7 @@ def read_raw(raw_dir: Path) -> RawChurn:
         if test is not None and labels_path is not None:
             labels = _read_labels(labels_path, expected_rows=len(test))
         files = {"train": train_path, "test": test_path, "test_labels": labels_path}
-        return RawChurn(
-            "competition", train, test, labels, {k: v for k, v in files.items() if v}
-        )
+        return RawChurn("competition", train, test, labels, {k: v for k, v in files.items() if v})
     ibm_path = find_file(raw_dir, IBM_FILE)
     if ibm_path is not None:
         frame = _read_csv(ibm_path).rename(columns=IBM_TO_COMPETITION)
@@ -116,7 +114,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         # TotalSpent stays text: the files hold " " for new clients.
         return pd.read_csv(
-            path, dtype={"TotalSpent": str, "TotalCharges": str}, keep_default_na=False,
+            path,
+            dtype={"TotalSpent": str, "TotalCharges": str},
+            keep_default_na=False,
             na_values={c: ["", "NA", "NaN"] for c in NUMERIC[:2]},
         )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
@@ -140,13 +140,16 @@ def _normalise(frame: pd.DataFrame, path: Path, with_target: bool) -> pd.DataFra
 
 def _target_value(value: object) -> object:
     """IBM spells the target Yes/No, the competition 0/1; anything else is left for validation."""
-    return {"Yes": 1, "No": 0, "1": 1, "0": 0}.get(value, value) if isinstance(value, str) else value
+    return (
+        {"Yes": 1, "No": 0, "1": 1, "0": 0}.get(value, value) if isinstance(value, str) else value
+    )
 
 
 def _read_labels(path: Path, expected_rows: int) -> pd.Series:
     labels = _read_csv(path)
     if list(labels.columns) != [ID, TARGET] or len(labels) != expected_rows:
         raise UserError(
-            f"{path}: expected columns {ID},{TARGET} and {expected_rows} rows (one per test.csv row)"
+            f"{path}: expected columns {ID},{TARGET} and {expected_rows} rows "
+            "(one per test.csv row)"
         )
     return labels.set_index(ID)[TARGET]

@@ -52,7 +52,11 @@ class CrossValidation:
 
 
 def cross_validate_members(
-    members: dict[str, MemberFactory], x: pd.DataFrame, y: np.ndarray, folds: int, repeats: int,
+    members: dict[str, MemberFactory],
+    x: pd.DataFrame,
+    y: np.ndarray,
+    folds: int,
+    repeats: int,
     seed: int,
 ) -> CrossValidation:
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
@@ -67,8 +71,11 @@ def cross_validate_members(
             oof[name][i // folds, val_rows] = predicted
             fold_auc[name].append(roc_auc_score(y[val_rows], predicted))
         log.info(
-            "cv %-14s roc_auc %.4f ± %.4f  (%.1f s)", name, np.mean(fold_auc[name]),
-            np.std(fold_auc[name]), time.perf_counter() - started,
+            "cv %-14s roc_auc %.4f ± %.4f  (%.1f s)",
+            name,
+            np.mean(fold_auc[name]),
+            np.std(fold_auc[name]),
+            time.perf_counter() - started,
         )
     return CrossValidation(splits, repeats, oof, fold_auc)
 
@@ -97,8 +104,12 @@ def cross_validate_ensemble(cv: CrossValidation, y: np.ndarray, method: str, see
 
 
 def fit_ensemble(
-    members: dict[str, MemberFactory], cv: CrossValidation, x: pd.DataFrame, y: np.ndarray,
-    method: str, seed: int,
+    members: dict[str, MemberFactory],
+    cv: CrossValidation,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    method: str,
+    seed: int,
 ) -> StackedEnsemble:
     fitted = {name: make().fit(x, y) for name, make in members.items()}
     meta = None

@@ -48,12 +48,15 @@ def facts(raw: RawChurn) -> dict[str, Any]:
         "train duplicate rows": int(raw.train.duplicated().sum()),
         "train blank TotalSpent": int(raw.train["TotalSpent"].str.strip().eq("").sum()),
         "train churn rate": round(float(raw.train[TARGET].astype(float).mean()), 4)
-        if raw.train[TARGET].map(lambda v: v in (0, 1)).all() else "not 0/1",
+        if raw.train[TARGET].map(lambda v: v in (0, 1)).all()
+        else "not 0/1",
     }
     if raw.test is not None:
         found["test rows"] = len(raw.test)
         found["test blank TotalSpent"] = int(raw.test["TotalSpent"].str.strip().eq("").sum())
-        found["test labels"] = "held out (test_labels.csv)" if raw.test_labels is not None else "none"
+        found["test labels"] = (
+            "held out (test_labels.csv)" if raw.test_labels is not None else "none"
+        )
     return found
 
 

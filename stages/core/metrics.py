@@ -62,14 +62,23 @@ def _curves_figure(title: str, xlabel: str, ylabel: str) -> tuple[plt.Figure, pl
 
 
 def _style(name: str, highlight: str) -> dict:
-    return {"lw": 2.6, "color": "black", "zorder": 3} if name == highlight else {"lw": 1, "alpha": 0.7}
+    return (
+        {"lw": 2.6, "color": "black", "zorder": 3} if name == highlight else {"lw": 1, "alpha": 0.7}
+    )
 
 
 def roc_figure(y: np.ndarray, scores: Mapping[str, np.ndarray], highlight: str) -> plt.Figure:
-    fig, ax = _curves_figure("ROC curves (held-out test)", "false positive rate", "true positive rate")
+    fig, ax = _curves_figure(
+        "ROC curves (held-out test)", "false positive rate", "true positive rate"
+    )
     for name, probability in scores.items():
         fpr, tpr, _ = roc_curve(y, probability)
-        ax.plot(fpr, tpr, label=f"{name} ({roc_auc_score(y, probability):.3f})", **_style(name, highlight))
+        ax.plot(
+            fpr,
+            tpr,
+            label=f"{name} ({roc_auc_score(y, probability):.3f})",
+            **_style(name, highlight),
+        )
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
     ax.legend(loc="lower right", fontsize=8)
     return fig
@@ -89,8 +98,9 @@ def pr_figure(y: np.ndarray, scores: Mapping[str, np.ndarray], highlight: str) -
 def calibration_figure(
     y: np.ndarray, scores: Mapping[str, np.ndarray], highlight: str, bins: int
 ) -> plt.Figure:
-    fig, ax = _curves_figure("Calibration (held-out test)", "mean predicted probability",
-                             "observed positive rate")
+    fig, ax = _curves_figure(
+        "Calibration (held-out test)", "mean predicted probability", "observed positive rate"
+    )
     for name, probability in scores.items():
         observed, predicted = calibration_curve(y, probability, n_bins=bins, strategy="quantile")
         ax.plot(predicted, observed, marker="o", ms=3, label=name, **_style(name, highlight))

@@ -17,9 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
-h1{border-bottom:2px solid #ddd;padding-bottom:.3em}h2{margin-top:1.6em;border-bottom:1px solid #eee}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{border-bottom:2px solid #ddd;padding-bottom:.3em}
+h2{margin-top:1.6em;border-bottom:1px solid #eee}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4f4f4}
 td:first-child,th:first-child{text-align:left}
@@ -44,13 +45,15 @@ def render_html(title: str, markdown_text: str, base_dir: Path | None = None) ->
     """Markdown -> one HTML page; images under base_dir are embedded as data URIs."""
     import markdown
 
-    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code", "sane_lists", "md_in_html"])
+    body = markdown.markdown(
+        markdown_text, extensions=["tables", "fenced_code", "sane_lists", "md_in_html"]
+    )
     if base_dir is not None:
         body = re.sub(
             r'src="([^":]+)"', lambda m: f'src="{_data_uri(base_dir / m.group(1))}"', body
         )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n"
         f"<body>\n{body}\n</body></html>\n"
     )

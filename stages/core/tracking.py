@@ -69,7 +69,10 @@ def git_commit(root: Path) -> tuple[str, bool]:
         ).stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, check=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
@@ -108,6 +111,7 @@ def task_run(task: str, stage: str, root: Path, data_deps: list[Path]) -> Iterat
     import mlflow
 
     exp = experiment_id(task, root)
+    mlflow.set_experiment(experiment_id=exp)  # nested runs inherit the active experiment
     with mlflow.start_run(
         experiment_id=exp, run_name=stage, tags=run_tags(root, stage, data_deps)
     ) as run:
@@ -171,9 +175,7 @@ class PromotionDecision:
     champion_version: str | None
 
 
-def decide(
-    rule: PromotionParams, candidate: float, champion: float | None
-) -> tuple[bool, str]:
+def decide(rule: PromotionParams, candidate: float, champion: float | None) -> tuple[bool, str]:
     """The promotion rule: beat the champion by more than min_delta in the rule's direction."""
     if champion is None:
         return True, f"no champion yet; {rule.metric}={candidate:.4f}"

@@ -41,7 +41,9 @@ class ValidationReport:
     @property
     def failures(self) -> list[tuple[str, dict[str, Any]]]:
         return [
-            (name, r) for name, t in self.tables.items() for r in t["expectations"]
+            (name, r)
+            for name, t in self.tables.items()
+            for r in t["expectations"]
             if not r["success"]
         ]
 
@@ -64,9 +66,9 @@ def run_checks(task: str, checks: list[TableCheck], facts: dict[str, Any]) -> Va
     source = context.data_sources.add_pandas(task)
     tables = {}
     for check in checks:
-        batch_definition = source.add_dataframe_asset(check.name).add_batch_definition_whole_dataframe(
-            "all"
-        )
+        batch_definition = source.add_dataframe_asset(
+            check.name
+        ).add_batch_definition_whole_dataframe("all")
         suite = context.suites.add(gx.ExpectationSuite(name=f"{task}.{check.name}"))
         for expectation in check.expectations:
             suite.add_expectation(expectation)
@@ -140,9 +142,16 @@ def validation_markdown(report: ValidationReport) -> str:
     verdict = "PASSED" if report.success else f"FAILED ({len(report.failures)} expectation(s))"
     lines = [f"# Data validation — {report.task}: {verdict}", ""]
     if report.facts:
-        lines += ["## Facts", "", markdown_table(
-            pd.DataFrame({"fact": list(report.facts), "value": list(map(str, report.facts.values()))})
-        ), ""]
+        lines += [
+            "## Facts",
+            "",
+            markdown_table(
+                pd.DataFrame(
+                    {"fact": list(report.facts), "value": list(map(str, report.facts.values()))}
+                )
+            ),
+            "",
+        ]
     for name, table in report.tables.items():
         lines += [f"## {name} — {table['rows']} rows, {len(table['columns'])} columns", ""]
         rows = [
@@ -171,7 +180,9 @@ def raise_on_failure(report: ValidationReport, html_path: Path) -> None:
         detail = f"{first['unexpected_count']} unexpected value(s), e.g. {first['sample']}"
     else:
         detail = f"observed {first['observed']!r}, expected {first['kwargs']}"
-    more = f" (+{len(failures) - 1} more failed, see {html_path})" if len(failures) > 1 else (
-        f" (see {html_path})"
+    more = (
+        f" (+{len(failures) - 1} more failed, see {html_path})"
+        if len(failures) > 1
+        else (f" (see {html_path})")
     )
     raise UserError(f"validation failed: {table}{column}: {first['expectation']}: {detail}{more}")

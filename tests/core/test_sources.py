@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 import zipfile
 from pathlib import Path
 
@@ -14,48 +12,6 @@ import pytest
 
 from stages.core.errors import UserError
 from stages.core.sources import SourceParams, download, fetch_source, unpack
-
-
-class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """A static file server that honours `Range: bytes=N-` (resumable downloads)."""
-
-    def do_GET(self):  # noqa: N802 - http.server API
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        self.server.requests.append(self.headers.get("Range"))
-        start = 0
-        if self.headers.get("Range"):
-            start = int(self.headers["Range"].split("=")[1].rstrip("-"))
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        self.wfile.write(data[start:])
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path: Path):
-    root = tmp_path / "served"
-    root.mkdir()
-
-    def handler(*args, **kwargs):
-        return RangeHandler(*args, directory=str(root), **kwargs)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.requests = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", httpd
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def make_zip(path: Path, files: dict[str, bytes]) -> Path:
@@ -195,10 +151,14 @@ def test_path_source_accepts_a_folder_or_a_single_file(tmp_path):
     folder = tmp_path / "downloaded"
     folder.mkdir()
     (folder / "train.csv").write_text("a\n1\n")
-    fetch_source(SourceParams(kind="path", path=str(folder)), tmp_path / "a", never_builtin, tmp_path)
+    fetch_source(
+        SourceParams(kind="path", path=str(folder)), tmp_path / "a", never_builtin, tmp_path
+    )
     assert (tmp_path / "a" / "train.csv").read_text() == "a\n1\n"
     fetch_source(
-        SourceParams(kind="path", path=str(folder / "train.csv")), tmp_path / "b", never_builtin,
+        SourceParams(kind="path", path=str(folder / "train.csv")),
+        tmp_path / "b",
+        never_builtin,
         tmp_path,
     )
     assert (tmp_path / "b" / "train.csv").read_text() == "a\n1\n"
@@ -206,8 +166,12 @@ def test_path_source_accepts_a_folder_or_a_single_file(tmp_path):
 
 def test_missing_path_is_one_clear_line(tmp_path):
     with pytest.raises(UserError, match=r"source.path: .*nope.zip: no such file or folder"):
-        fetch_source(SourceParams(kind="path", path=str(tmp_path / "nope.zip")), tmp_path / "x",
-                     never_builtin, tmp_path)
+        fetch_source(
+            SourceParams(kind="path", path=str(tmp_path / "nope.zip")),
+            tmp_path / "x",
+            never_builtin,
+            tmp_path,
+        )
 
 
 def test_failing_builtin_leaves_previous_output(tmp_path):

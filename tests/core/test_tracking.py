@@ -22,8 +22,10 @@ def store(tmp_path: Path, monkeypatch):
 def new_version(root: Path, task: str = "demo") -> tracking.RegisteredVersion:
     with tracking.task_run(task, f"train@{task}", root, []) as run:
         info = mlflow.sklearn.log_model(
-            DummyClassifier().fit([[0], [1]], [0, 1]), name="model",
-            serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
+            DummyClassifier().fit([[0], [1]], [0, 1]),
+            name="model",
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
         )
     return tracking.register_challenger(task, info.model_uri, run.info.run_id)
 
@@ -77,12 +79,25 @@ def test_minimize_direction_and_min_delta():
 
 def test_run_tags_carry_commit_stage_and_data_hashes_from_dvc_lock(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("DVC_STAGE", "train@demo")
-    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({
-        "schema": "2.0",
-        "stages": {"preprocess@demo": {"outs": [
-            {"path": "data/processed/demo", "md5": "abc.dir", "size": 1, "nfiles": 1}
-        ]}},
-    }))
+    (tmp_path / "dvc.lock").write_text(
+        yaml.safe_dump(
+            {
+                "schema": "2.0",
+                "stages": {
+                    "preprocess@demo": {
+                        "outs": [
+                            {
+                                "path": "data/processed/demo",
+                                "md5": "abc.dir",
+                                "size": 1,
+                                "nfiles": 1,
+                            }
+                        ]
+                    }
+                },
+            }
+        )
+    )
     tags = tracking.run_tags(tmp_path, "ignored", [tmp_path / "data" / "processed" / "demo"])
     assert tags["dvc.stage"] == "train@demo"
     assert tags["dvc.dep.data/processed/demo"] == "abc.dir"

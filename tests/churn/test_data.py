@@ -1,0 +1,184 @@
+"""The churn files: builtin layout, the accepted real layouts, and bad input at the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from stages.churn.download import write_builtin
+from stages.churn.preprocess import HOLDOUT, PREDICT, TRAIN, clean, split
+from stages.churn.schema import FEATURES, IBM_FILE, IBM_TO_COMPETITION, TARGET, read_raw
+from stages.core.errors import UserError
+from tests.conftest import edit_params, error_lines, stages_cli, tree_digest
+
+
+@pytest.fixture(scope="module")
+def builtin(tmp_path_factory) -> Path:
+    raw = tmp_path_factory.mktemp("raw")
+    write_builtin(raw, test_rows=1761, seed=42)
+    return raw
+
+
+def test_builtin_source_writes_the_competition_layout(builtin: Path):
+    train = pd.read_csv(builtin / "train.csv", dtype={"TotalSpent": str}, keep_default_na=False)
+    test = pd.read_csv(builtin / "test.csv", dtype={"TotalSpent": str}, keep_default_na=False)
+    labels = pd.read_csv(builtin / "test_labels.csv")
+    assert (len(train), len(test), len(labels)) == (5282, 1761, 1761)
+    assert list(train.columns) == FEATURES[:3] + [c for c in train.columns if c not in FEATURES[:3]]
+    assert set(train.columns) - set(test.columns) == {TARGET}
+    assert set(train[TARGET]) == {0, 1}
+    assert 0.24 < train[TARGET].mean() < 0.29
+    assert (train["TotalSpent"] == " ").sum() + (test["TotalSpent"] == " ").sum() == 11
+    assert set(train["HasOnlineTV"]) == {"Yes", "No", "No internet service"}
+    assert set(train["Sex"]) == {"Male", "Female"}
+    assert list(labels.columns) == ["Id", TARGET]
+
+
+def test_original_ibm_file_and_gender_column_are_normalised(builtin: Path, tmp_path: Path):
+    competition = pd.read_csv(
+        builtin / "train.csv", dtype={"TotalSpent": str}, keep_default_na=False
+    )
+    to_ibm = {v: k for k, v in IBM_TO_COMPETITION.items()}
+    ibm = competition.rename(columns=to_ibm)
+    ibm.insert(0, "customerID", [f"{i:04d}-ABCDE" for i in range(len(ibm))])
+    ibm["Churn"] = ibm["Churn"].map({1: "Yes", 0: "No"})
+    (tmp_path / "nested").mkdir()
+    ibm.to_csv(tmp_path / "nested" / IBM_FILE, index=False)
+    raw = read_raw(tmp_path)
+    assert raw.layout == "ibm"
+    pd.testing.assert_frame_equal(
+        raw.train.reset_index(drop=True), read_raw(builtin).train, check_dtype=False
+    )
+
+    gender = tmp_path / "gender"
+    gender.mkdir()
+    competition.rename(columns={"Sex": "Gender"}).to_csv(gender / "train.csv", index=False)
+    assert read_raw(gender).train["Sex"].isin(["Male", "Female"]).all()
+
+
+def test_missing_column_is_one_line_naming_file_and_column(builtin: Path, tmp_path: Path):
+    pd.read_csv(builtin / "train.csv").drop(columns=["PaymentMethod"]).to_csv(
+        tmp_path / "train.csv", index=False
+    )
+    with pytest.raises(UserError, match=r"train.csv: missing column\(s\) 'PaymentMethod'"):
+        read_raw(tmp_path)
+
+
+def test_clean_fills_blank_total_spent(builtin: Path):
+    cleaned = clean(read_raw(builtin).train)
+    assert cleaned["TotalSpent"].notna().all()
+    assert cleaned["TotalSpent"].dtype.kind == "f"
+
+
+def test_holdout_is_test_csv_when_labels_exist_else_a_stratified_share(builtin: Path):
+    raw = read_raw(builtin)
+    tables = split(raw, holdout_fraction=0.25, seed=1)
+    assert len(tables[TRAIN]) == 5282 and len(tables[HOLDOUT]) == 1761
+    assert len(tables[PREDICT]) == 1761
+
+    unlabelled = raw.__class__(raw.layout, raw.train, raw.test, None, raw.files)
+    tables = split(unlabelled, holdout_fraction=0.25, seed=1)
+    assert len(tables[HOLDOUT]) == math.ceil(5282 * 0.25)  # scikit-learn rounds the test share up
+    assert abs(tables[HOLDOUT][TARGET].mean() - tables[TRAIN][TARGET].mean()) < 0.01
+    assert len(tables[PREDICT]) == 1761  # the Kaggle test.csv still gets a submission
+
+
+# --- bad input through the CLI, as DVC runs it: one line, exit 2, previous outputs kept ---
+
+
+@pytest.fixture
+def downloaded(project: Path) -> Path:
+    result = stages_cli(project, "download", "churn")
+    assert result.returncode == 0, result.stderr
+    result = stages_cli(project, "validate", "churn")
+    assert result.returncode == 0, result.stderr
+    return project
+
+
+def assert_fails_cleanly(result, *fragments: str) -> None:
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_archives_keep_the_downloaded_data(downloaded: Path, server, tmp_path: Path):
+    raw = downloaded / "data" / "raw" / "churn"
+    before = tree_digest(raw)
+
+    corrupt = tmp_path / "churn.zip"
+    corrupt.write_bytes(b"PK\x03\x04 truncated download")
+    edit_params(downloaded, churn={"source": {"kind": "path", "path": str(corrupt)}})
+    assert_fails_cleanly(stages_cli(downloaded, "download", "churn"), "churn.zip: not a valid")
+
+    slip = tmp_path / "slip.zip"
+    with zipfile.ZipFile(slip, "w") as zf:
+        zf.writestr("train.csv", "x")
+        zf.writestr("../../outside.csv", "x")
+    edit_params(downloaded, churn={"source": {"path": str(slip)}})
+    assert_fails_cleanly(
+        stages_cli(downloaded, "download", "churn"),
+        "'../../outside.csv' escapes the extraction folder",
+    )
+
+    served, base, _ = server
+    (served / "churn.zip").write_bytes(slip.read_bytes())
+    edit_params(
+        downloaded,
+        churn={
+            "source": {
+                "kind": "url",
+                "url": f"{base}/churn.zip",
+                "sha256": hashlib.sha256(b"other").hexdigest(),
+            }
+        },
+    )
+    assert_fails_cleanly(stages_cli(downloaded, "download", "churn"), "checksum mismatch")
+
+    assert tree_digest(raw) == before
+    assert not (tmp_path.parent / "outside.csv").exists()
+
+
+def test_bad_values_fail_validation_and_keep_the_last_good_report(downloaded: Path):
+    reports = downloaded / "reports" / "churn"
+    good_report = tree_digest(reports / "validation.json")
+    train_csv = downloaded / "data" / "raw" / "churn" / "train.csv"
+    frame = pd.read_csv(train_csv, dtype={"TotalSpent": str}, keep_default_na=False)
+
+    frame.loc[[3, 7], "HasPartner"] = "Maybe"
+    frame.to_csv(train_csv, index=False)
+    assert_fails_cleanly(
+        stages_cli(downloaded, "validate", "churn"),
+        "train.csv column 'HasPartner'",
+        "expect_column_values_to_be_in_set",
+        "2 unexpected value(s), e.g. ['Maybe', 'Maybe']",
+    )
+    failed = pd.read_json(reports / "validation.failed.json", typ="series")
+    assert failed["success"] is False or not failed["success"]
+    assert tree_digest(reports / "validation.json") == good_report
+
+    frame.drop(columns=["ClientPeriod"]).to_csv(train_csv, index=False)
+    assert_fails_cleanly(
+        stages_cli(downloaded, "validate", "churn"), "train.csv: missing column(s) 'ClientPeriod'"
+    )
+    assert tree_digest(reports / "validation.json") == good_report
+
+
+def test_negative_spending_is_named_with_its_value(downloaded: Path):
+    train_csv = downloaded / "data" / "raw" / "churn" / "train.csv"
+    frame = pd.read_csv(train_csv, dtype={"TotalSpent": str}, keep_default_na=False)
+    frame.loc[0, "MonthlySpending"] = -5.0
+    frame.to_csv(train_csv, index=False)
+    assert_fails_cleanly(
+        stages_cli(downloaded, "validate", "churn"),
+        "column 'MonthlySpending'",
+        "expect_column_values_to_be_between",
+        "-5.0",
+    )
