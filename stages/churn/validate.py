@@ -11,17 +11,22 @@ from stages.churn.schema import CATEGORIES, TARGET, RawChurn, read_raw
 from stages.core.context import StepContext
 from stages.core.validation import TableCheck, publish_report, run_checks
 
+INTEGER_PATTERN = r"^\d+$"
+NUMBER_PATTERN = r"^-?\d+(?:\.\d+)?$"
 # A number, or blank for a new client (the competition's quirk).
 TOTAL_SPENT_PATTERN = r"^\s*$|^\d+(?:\.\d+)?$"
 
 
 def expectations(params: ValidateParams, labelled: bool) -> list[Any]:
+    # Types first: a value that is not a number is named before any range check trips on it.
     suite: list[Any] = [
         gxe.ExpectColumnValuesToNotBeNull(column="ClientPeriod"),
+        gxe.ExpectColumnValuesToMatchRegex(column="ClientPeriod", regex=INTEGER_PATTERN),
         gxe.ExpectColumnValuesToBeBetween(
             column="ClientPeriod", min_value=0, max_value=params.max_client_period
         ),
         gxe.ExpectColumnValuesToNotBeNull(column="MonthlySpending"),
+        gxe.ExpectColumnValuesToMatchRegex(column="MonthlySpending", regex=NUMBER_PATTERN),
         gxe.ExpectColumnValuesToBeBetween(
             column="MonthlySpending", min_value=0, max_value=params.max_monthly_spending
         ),

@@ -171,7 +171,8 @@ def validation_markdown(report: ValidationReport) -> str:
 def raise_on_failure(report: ValidationReport, html_path: Path) -> None:
     if report.success:
         return
-    failures = report.failures
+    # Name concrete bad values first: a range check that errored on text says less.
+    failures = sorted(report.failures, key=lambda failure: not failure[1]["sample"])
     table, first = failures[0]
     column = f" column {first['column']!r}" if first["column"] else ""
     if first["error"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import pandas as pd
 import pytest
 
 from stages.churn.download import write_builtin
+from stages.churn.params import ValidateParams
 from stages.churn.preprocess import HOLDOUT, PREDICT, TRAIN, clean, split
 from stages.churn.schema import FEATURES, IBM_FILE, IBM_TO_COMPETITION, TARGET, read_raw
+from stages.churn.validate import check
 from stages.core.errors import UserError
-from tests.conftest import edit_params, error_lines, stages_cli, tree_digest
+from stages.core.validation import raise_on_failure, run_checks
+from tests.conftest import copy_project, edit_params, error_lines, stages_cli, tree_digest
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +95,19 @@ def test_holdout_is_test_csv_when_labels_exist_else_a_stratified_share(builtin: 
 # --- bad input through the CLI, as DVC runs it: one line, exit 2, previous outputs kept ---
 
 
-@pytest.fixture
-def downloaded(project: Path) -> Path:
-    result = stages_cli(project, "download", "churn")
-    assert result.returncode == 0, result.stderr
-    result = stages_cli(project, "validate", "churn")
-    assert result.returncode == 0, result.stderr
+@pytest.fixture(scope="module")
+def downloaded_once(tmp_path_factory) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("downloaded") / "project")
+    for step in ("download", "validate"):
+        result = stages_cli(project, step, "churn")
+        assert result.returncode == 0, result.stderr
     return project
+
+
+@pytest.fixture
+def downloaded(downloaded_once: Path, tmp_path: Path) -> Path:
+    """A project whose download and validate steps have run: the outputs a user already has."""
+    return Path(shutil.copytree(downloaded_once, tmp_path / "project", symlinks=True))
 
 
 def assert_fails_cleanly(result, *fragments: str) -> None:
@@ -182,3 +192,17 @@ def test_negative_spending_is_named_with_its_value(downloaded: Path):
         "expect_column_values_to_be_between",
         "-5.0",
     )
+
+
+def test_text_in_a_numeric_column_is_named_with_its_value(builtin: Path, tmp_path: Path):
+    frame = pd.read_csv(builtin / "train.csv", dtype={"TotalSpent": str}, keep_default_na=False)
+    frame["ClientPeriod"] = frame["ClientPeriod"].astype(str)
+    frame.loc[2, "ClientPeriod"] = "twelve"
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    raw = read_raw(tmp_path)
+    report = run_checks("churn", check(raw, ValidateParams()), {})
+    with pytest.raises(UserError) as caught:
+        raise_on_failure(report, tmp_path / "validation.failed.html")
+    message = str(caught.value)
+    assert "train.csv column 'ClientPeriod': expect_column_values_to_match_regex" in message
+    assert "['twelve']" in message
