@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier
 from scipy.special import logit
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -31,54 +31,38 @@ def build_members(params: TrainParams, encoder, seed: int, n_jobs: int) -> dict[
     Linear and forest models read the one-hot/scaled features of the encoder fitted in
     preprocess; CatBoost reads the categories natively."""
     members: dict[str, MemberFactory] = {
-        "logreg": partial(
-            Pipeline,
-            [
-                ("encode", FrozenEstimator(encoder)),
-                (
-                    "model",
-                    GridSearchCV(
-                        LogisticRegression(max_iter=5000, class_weight=params.logreg.class_weight),
-                        {"C": params.logreg.C},
-                        scoring="roc_auc",
-                        cv=StratifiedKFold(params.cv.folds, shuffle=True, random_state=seed),
-                    ),
-                ),
-            ],
+        "logreg": _encoded(
+            encoder,
+            GridSearchCV(
+                LogisticRegression(max_iter=5000, class_weight=params.logreg.class_weight),
+                {"C": params.logreg.C},
+                scoring="roc_auc",
+                cv=StratifiedKFold(params.cv.folds, shuffle=True, random_state=seed),
+            ),
         )
     }
     for forest in params.random_forests:
-        members[forest.name] = partial(
-            Pipeline,
-            [
-                ("encode", FrozenEstimator(encoder)),
-                (
-                    "model",
-                    RandomForestClassifier(
-                        n_estimators=forest.n_estimators,
-                        max_depth=forest.max_depth,
-                        min_samples_leaf=forest.min_samples_leaf,
-                        max_features=forest.max_features,
-                        n_jobs=n_jobs,
-                        random_state=seed,
-                    ),
-                ),
-            ],
+        members[forest.name] = _encoded(
+            encoder,
+            RandomForestClassifier(
+                **forest.model_dump(exclude={"name"}), n_jobs=n_jobs, random_state=seed
+            ),
         )
     for booster in params.catboost:
         members[booster.name] = partial(
             CatBoostClassifier,
-            depth=booster.depth,
-            iterations=booster.iterations,
-            learning_rate=booster.learning_rate,
-            l2_leaf_reg=booster.l2_leaf_reg,
-            random_seed=booster.random_seed,
+            **booster.model_dump(exclude={"name"}),
             cat_features=CATEGORICAL,
             thread_count=n_jobs,
             verbose=False,
             allow_writing_files=False,
         )
     return members
+
+
+def _encoded(encoder, model: BaseEstimator) -> MemberFactory:
+    """A fresh pipeline per call: the fitted preprocess encoder (frozen), then a clone of model."""
+    return lambda: Pipeline([("encode", FrozenEstimator(encoder)), ("model", clone(model))])
 
 
 def stack_features(probabilities: np.ndarray) -> np.ndarray:

@@ -45,6 +45,8 @@ class LogRegParams(StrictModel):
 
 
 class ForestParams(StrictModel):
+    """Keys besides `name` are RandomForestClassifier arguments."""
+
     name: str
     n_estimators: int = Field(default=300, ge=1)
     max_depth: int | None = None
@@ -53,6 +55,8 @@ class ForestParams(StrictModel):
 
 
 class CatBoostParams(StrictModel):
+    """Keys besides `name` are CatBoostClassifier arguments."""
+
     name: str
     depth: int = Field(default=6, ge=1, le=16)
     iterations: int = Field(default=500, ge=1)

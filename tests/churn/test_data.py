@@ -110,6 +110,14 @@ def downloaded(downloaded_once: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(downloaded_once, tmp_path / "project", symlinks=True))
 
 
+def edit_train_csv(project: Path, edit) -> pd.DataFrame:
+    """Rewrite the downloaded train.csv through `edit`; returns the edited frame."""
+    train_csv = project / "data" / "raw" / "churn" / "train.csv"
+    frame = edit(pd.read_csv(train_csv, dtype={"TotalSpent": str}, keep_default_na=False))
+    frame.to_csv(train_csv, index=False)
+    return frame
+
+
 def assert_fails_cleanly(result, *fragments: str) -> None:
     assert result.returncode == 2
     lines = error_lines(result)
@@ -159,11 +167,10 @@ def test_bad_archives_keep_the_downloaded_data(downloaded: Path, server, tmp_pat
 def test_bad_values_fail_validation_and_keep_the_last_good_report(downloaded: Path):
     reports = downloaded / "reports" / "churn"
     good_report = tree_digest(reports / "validation.json")
-    train_csv = downloaded / "data" / "raw" / "churn" / "train.csv"
-    frame = pd.read_csv(train_csv, dtype={"TotalSpent": str}, keep_default_na=False)
-
-    frame.loc[[3, 7], "HasPartner"] = "Maybe"
-    frame.to_csv(train_csv, index=False)
+    frame = edit_train_csv(
+        downloaded,
+        lambda f: f.assign(HasPartner=f["HasPartner"].mask(f.index.isin([3, 7]), "Maybe")),
+    )
     assert_fails_cleanly(
         stages_cli(downloaded, "validate", "churn"),
         "train.csv column 'HasPartner'",
@@ -174,7 +181,7 @@ def test_bad_values_fail_validation_and_keep_the_last_good_report(downloaded: Pa
     assert failed["success"] is False or not failed["success"]
     assert tree_digest(reports / "validation.json") == good_report
 
-    frame.drop(columns=["ClientPeriod"]).to_csv(train_csv, index=False)
+    edit_train_csv(downloaded, lambda f: frame.drop(columns=["ClientPeriod"]))
     assert_fails_cleanly(
         stages_cli(downloaded, "validate", "churn"), "train.csv: missing column(s) 'ClientPeriod'"
     )
@@ -182,10 +189,10 @@ def test_bad_values_fail_validation_and_keep_the_last_good_report(downloaded: Pa
 
 
 def test_negative_spending_is_named_with_its_value(downloaded: Path):
-    train_csv = downloaded / "data" / "raw" / "churn" / "train.csv"
-    frame = pd.read_csv(train_csv, dtype={"TotalSpent": str}, keep_default_na=False)
-    frame.loc[0, "MonthlySpending"] = -5.0
-    frame.to_csv(train_csv, index=False)
+    edit_train_csv(
+        downloaded,
+        lambda f: f.assign(MonthlySpending=f["MonthlySpending"].mask(f.index == 0, -5.0)),
+    )
     assert_fails_cleanly(
         stages_cli(downloaded, "validate", "churn"),
         "column 'MonthlySpending'",
