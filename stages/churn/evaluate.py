@@ -82,7 +82,10 @@ def cv_figure(cv: dict[str, dict[str, float]]) -> plt.Figure:
     stds = [cv[n]["roc_auc_std"] for n in names]
     colors = ["black" if n == ENSEMBLE else "tab:blue" for n in names]
     ax.bar(names, means, yerr=stds, color=colors, capsize=4)
-    ax.set(title="Repeated stratified CV ROC-AUC (mean ± std)", ylim=(min(means) - 0.05, 1))
+    ax.set(
+        title="Repeated stratified CV ROC-AUC (mean ± std)",
+        ylim=(min(means) - 2 * max(stds) - 0.02, max(means) + 2 * max(stds) + 0.01),
+    )
     ax.tick_params(axis="x", rotation=30)
     return fig
 

@@ -26,7 +26,7 @@ th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4
 td:first-child,th:first-child{text-align:left}
 img{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}
 code{background:#f4f4f4;padding:0 .25em;border-radius:3px}
-.figs{display:flex;flex-wrap:wrap;gap:1em}.figs img{max-width:48%}
+.figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.figs img{max-width:48%}
 """
 
 
