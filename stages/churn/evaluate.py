@@ -3,9 +3,6 @@ and the registry's promotion rule applied to the new model version."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-
 import joblib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -116,39 +113,27 @@ def run(ctx: StepContext) -> None:
         "rows": {"holdout": len(holdout), "positive_rate": float(y.mean())},
     }
 
-    tracking.configure(ctx.root)
-    import mlflow
-
-    with mlflow.start_run(run_id=run_info["run_id"]):
-        tracking.log_metrics({f"holdout_{k}": v for k, v in table[ENSEMBLE].items()})
-        version = tracking.RegisteredVersion(run_info["registered_model"], run_info["version"])
-        decision = tracking.promote_if_better(
-            version, params.promotion, table[ENSEMBLE][params.promotion.metric]
-        )
-        promotion = {"model": version.name, "version": version.version, **asdict(decision)}
-
-        submission = pd.DataFrame(
-            {ID: predict[ID], TARGET: model.predict_proba(predict[FEATURES])[:, 1]}
-        )
-        metrics_path, plots, submission_path, promotion_path = (
-            paths.metrics_json,
-            paths.plots,
-            paths.reports / SUBMISSION,
-            paths.reports / PROMOTION,
-        )
-        with staged_outputs(metrics_path, plots, submission_path, promotion_path) as staging:
-            staging[metrics_path].write_text(dump_json(metrics), encoding="utf-8")
-            submission.to_csv(staging[submission_path], index=False)
-            staging[promotion_path].write_text(dump_json(promotion), encoding="utf-8")
-            figures = {
-                "roc.png": roc_figure(y, scores, ENSEMBLE),
-                "pr.png": pr_figure(y, scores, ENSEMBLE),
-                "calibration.png": calibration_figure(y, scores, ENSEMBLE, params.calibration_bins),
-                "feature_importance.png": importance_figure(model),
-                "cv.png": cv_figure(cv),
-            }
-            plot_dir = staging[plots]
-            for name, fig in figures.items():
-                save_figure(fig, plot_dir / name)
-            mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
-            mlflow.log_text(json.dumps(metrics, indent=2), "metrics.json")
+    promotion = tracking.judge_version(ctx.root, run_info, params.promotion, table[ENSEMBLE])
+    submission = pd.DataFrame(
+        {ID: predict[ID], TARGET: model.predict_proba(predict[FEATURES])[:, 1]}
+    )
+    metrics_path, plots, submission_path, promotion_path = (
+        paths.metrics_json,
+        paths.plots,
+        paths.reports / SUBMISSION,
+        paths.reports / PROMOTION,
+    )
+    with staged_outputs(metrics_path, plots, submission_path, promotion_path) as staging:
+        staging[metrics_path].write_text(dump_json(metrics), encoding="utf-8")
+        submission.to_csv(staging[submission_path], index=False)
+        staging[promotion_path].write_text(dump_json(promotion), encoding="utf-8")
+        figures = {
+            "roc.png": roc_figure(y, scores, ENSEMBLE),
+            "pr.png": pr_figure(y, scores, ENSEMBLE),
+            "calibration.png": calibration_figure(y, scores, ENSEMBLE, params.calibration_bins),
+            "feature_importance.png": importance_figure(model),
+            "cv.png": cv_figure(cv),
+        }
+        for name, fig in figures.items():
+            save_figure(fig, staging[plots] / name)
+    tracking.log_artifacts(ctx.root, run_info, plots, "plots")

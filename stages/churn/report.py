@@ -10,7 +10,7 @@ from stages.churn.train import ENSEMBLE
 from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import read_json, staged_outputs
-from stages.core.reporting import markdown_table, render_html
+from stages.core.reporting import facts_table, markdown_table, registry_paragraph, render_html
 
 COLUMNS = [
     "roc_auc",
@@ -44,14 +44,6 @@ def report_markdown(
     metrics: dict, validation: dict, features: dict, promotion: dict, run_info: dict
 ) -> str:
     headline = metrics["headline"]
-    facts = pd.DataFrame(
-        {"fact": list(validation["facts"]), "value": [str(v) for v in validation["facts"].values()]}
-    )
-    run_link = (
-        f"experiment `{run_info['experiment_id']}`, run `{run_info['run_id']}` — open with "
-        "`mlflow ui` and go to "
-        f"<http://127.0.0.1:5000/#/experiments/{run_info['experiment_id']}/runs/{run_info['run_id']}>"
-    )
     return "\n".join(
         [
             "# Churn — telecom customer churn",
@@ -61,9 +53,7 @@ def report_markdown(
             f"{metrics['rows']['positive_rate']:.3f}); "
             f"ensemble minus best single member: {metrics['ensemble_minus_best_member']:+.4f}.",
             "",
-            f"Registry: `{promotion['model']}` version {promotion['version']} — "
-            f"{'**promoted to champion**' if promotion['promoted'] else 'kept as challenger'} "
-            f"({promotion['reason']}). MLflow: {run_link}.",
+            registry_paragraph(promotion, run_info),
             "",
             "## Models on the held-out test",
             "",
@@ -92,7 +82,7 @@ def report_markdown(
             + ", ".join(f"{k} {v}" for k, v in features["rows"].items())
             + f"; {len(features['encoded'])} encoded features.",
             "",
-            markdown_table(facts),
+            facts_table(validation),
             "",
         ]
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from stages.core.errors import UserError
+from stages.core.sources import find_file
 
 TRAIN_FILE = "train.csv"
 TEST_FILE = "test.csv"
@@ -80,12 +81,6 @@ class RawChurn:
     test: pd.DataFrame | None
     test_labels: pd.Series | None
     files: dict[str, Path]
-
-
-def find_file(raw_dir: Path, name: str) -> Path | None:
-    """Archives nest files at different depths: take the shallowest match."""
-    matches = sorted(raw_dir.rglob(name), key=lambda p: (len(p.parts), str(p)))
-    return matches[0] if matches else None
 
 
 def read_raw(raw_dir: Path) -> RawChurn:

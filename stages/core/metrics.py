@@ -107,3 +107,22 @@ def calibration_figure(
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
     ax.legend(loc="upper left", fontsize=8)
     return fig
+
+
+def rmsle(actual, predicted) -> float:
+    """Root mean squared log error, the Kaggle store-sales metric (on log1p)."""
+    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    return float(np.sqrt(np.mean((np.log1p(predicted.clip(0)) - np.log1p(actual.clip(0))) ** 2)))
+
+
+def regression_metrics(actual, predicted) -> dict[str, float]:
+    """RMSLE (primary), MAE, and MAPE over the rows whose actual value is not zero."""
+    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    nonzero = actual != 0
+    return {
+        "rmsle": rmsle(actual, predicted),
+        "mae": float(np.mean(np.abs(actual - predicted))),
+        "mape": float(np.mean(np.abs((actual - predicted)[nonzero] / actual[nonzero])))
+        if nonzero.any()
+        else float("nan"),
+    }

@@ -70,3 +70,21 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
+
+
+def registry_paragraph(promotion: dict, run_info: dict) -> str:
+    """The registry decision and where to find the run in the MLflow UI."""
+    verdict = "**promoted to champion**" if promotion["promoted"] else "kept as challenger"
+    experiment, run = run_info["experiment_id"], run_info["run_id"]
+    return (
+        f"Registry: `{promotion['model']}` version {promotion['version']} — {verdict} "
+        f"({promotion['reason']}). MLflow: experiment `{experiment}`, run `{run}` — open with "
+        f"`mlflow ui` and go to <http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run}>."
+    )
+
+
+def facts_table(validation: dict) -> str:
+    facts = validation["facts"]
+    return markdown_table(
+        pd.DataFrame({"fact": list(facts), "value": [str(v) for v in facts.values()]})
+    )

@@ -59,6 +59,12 @@ def fetch_source(
             unpack(origin, tmp)
 
 
+def find_file(raw_dir: Path, name: str) -> Path | None:
+    """Archives nest files at different depths: take the shallowest match."""
+    matches = sorted(raw_dir.rglob(name), key=lambda p: (len(p.parts), str(p)))
+    return matches[0] if matches else None
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

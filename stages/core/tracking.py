@@ -11,7 +11,7 @@ import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +215,27 @@ def promote_if_better(
     client.update_model_version(version.name, version.version, description=f"{outcome}: {reason}")
     champion_version = version.version if promoted else (str(current.version) if current else None)
     return PromotionDecision(promoted, reason, champion_version)
+
+
+def judge_version(
+    root: Path, run_info: dict, rule: PromotionParams, metrics: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Evaluate's side of the registry: log the held-out metrics on the train run and apply the
+    promotion rule to the version it registered. Returns what to write to promotion.json."""
+    import mlflow
+
+    configure(root)
+    with mlflow.start_run(run_id=run_info["run_id"]):
+        log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+    version = RegisteredVersion(run_info["registered_model"], run_info["version"])
+    decision = promote_if_better(version, rule, float(metrics[rule.metric]))
+    return {"model": version.name, "version": version.version, **asdict(decision)}
+
+
+def log_artifacts(root: Path, run_info: dict, folder: Path, artifact_path: str) -> None:
+    """Attach files a later stage wrote (plots, reports) to the train stage's run."""
+    import mlflow
+
+    configure(root)
+    with mlflow.start_run(run_id=run_info["run_id"]):
+        mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
