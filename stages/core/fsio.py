@@ -90,6 +90,8 @@ def read_json(path: Path) -> Any:
 def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
-    if isinstance(value, Path):
-        return str(value)
+    if hasattr(value, "isoformat"):  # dates, pandas Timestamps
+        return value.isoformat()
+    if isinstance(value, (Path, set, frozenset)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

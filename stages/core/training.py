@@ -3,6 +3,7 @@ on GPU, progress only on a terminal, and per-epoch metrics into the active MLflo
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -52,6 +53,7 @@ class MlflowEpochMetrics(pl.Callback):
 
 
 def make_trainer(device: str, max_epochs: int, **overrides: Any) -> pl.Trainer:
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banner, no tips
     options: dict[str, Any] = {
         "accelerator": device,
         "devices": 1,

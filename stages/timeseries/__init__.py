@@ -1,0 +1,3 @@
+"""Store-sales forecasting (Kaggle `store-sales-time-series-forecasting`, Favorita): daily sales
+of stores x product families, 16 days ahead; seasonal naive, SARIMAX, Prophet, an RNN and
+gradient boosting, RMSLE."""

@@ -1,0 +1,107 @@
+"""report: reports/timeseries/report.md and a self-contained report.html."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stages.core import tracking
+from stages.core.context import StepContext
+from stages.core.fsio import read_json, staged_outputs
+from stages.core.reporting import facts_table, markdown_table, registry_paragraph, render_html
+from stages.timeseries.evaluate import PROMOTION
+from stages.timeseries.train import BASELINE, SELECTION
+
+
+def comparison_table(metrics: dict, selection: dict) -> pd.DataFrame:
+    naive = metrics["test"][BASELINE]["rmsle"]
+    rows = []
+    for name, test in metrics["test"].items():
+        timing = selection["scores"][name]
+        rows.append(
+            {
+                "model": f"**{name}**" if name == metrics["best_model"] else name,
+                "valid RMSLE": metrics["valid"][name]["rmsle"],
+                "test RMSLE": test["rmsle"],
+                "vs naive": test["rmsle"] / naive,
+                "test MAE": test["mae"],
+                "test MAPE": test["mape"],
+                "fit+predict s": timing["valid_seconds"] + timing["test_seconds"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def noise_sentence(metrics: dict) -> str:
+    oracle = metrics["irreducible_rmsle"]
+    if oracle is None:
+        return ""
+    gap = metrics["headline"]["value"] - oracle
+    return (
+        f" The builtin data's noise alone costs RMSLE {oracle:.4f} on this window (the "
+        f"noiseless truth's score), so the best model is {gap:.4f} above the irreducible "
+        "error."
+    )
+
+
+def report_markdown(
+    metrics: dict, selection: dict, validation: dict, promotion: dict, run_info: dict
+) -> str:
+    headline = metrics["headline"]
+    return "\n".join(
+        [
+            "# Time series — store sales forecasting",
+            "",
+            f"**Test RMSLE of the selected model `{headline['model']}`: {headline['value']:.4f}** "
+            f"on the last 16 days, {metrics['best_vs_seasonal_naive']:.2f}× the seasonal-naive "
+            f"baseline ({metrics['test'][BASELINE]['rmsle']:.4f}).{noise_sentence(metrics)}",
+            "",
+            registry_paragraph(promotion, run_info),
+            "",
+            "## Models",
+            "",
+            "Each model is fitted up to the validation window (the 16 days before the test) and "
+            "scored there — the best one is selected on that score — then refitted up to the test "
+            "window and scored on it. The selected model, refitted on everything, wrote "
+            "`submission.csv` for test.csv.",
+            "",
+            markdown_table(comparison_table(metrics, selection)),
+            "",
+            '<div class="figs" markdown="1">',
+            "",
+            "![RMSLE by model](plots/model_comparison.png) ![By family](plots/error_by_family.png)",
+            "",
+            "</div>",
+            "",
+            "## Forecasts on the test window",
+            "",
+            "![Forecasts](plots/forecasts.png)",
+            "",
+            "## Residuals of the selected model",
+            "",
+            "![Residuals](plots/residuals.png)",
+            "",
+            "## Data",
+            "",
+            f"Validation: **{'passed' if validation['success'] else 'FAILED'}** "
+            "([details](validation.html)).",
+            "",
+            facts_table(validation),
+            "",
+        ]
+    )
+
+
+def run(ctx: StepContext) -> None:
+    paths = ctx.paths
+    text = report_markdown(
+        metrics=read_json(paths.metrics_json),
+        selection=read_json(paths.models / SELECTION),
+        validation=read_json(paths.validation_json),
+        promotion=read_json(paths.reports / PROMOTION),
+        run_info=read_json(paths.models / tracking.RUN_INFO_FILE),
+    )
+    with staged_outputs(paths.report_md, paths.report_html) as staging:
+        staging[paths.report_md].write_text(text, encoding="utf-8")
+        staging[paths.report_html].write_text(
+            render_html("Time series report", text, base_dir=paths.reports), encoding="utf-8"
+        )
