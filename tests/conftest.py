@@ -114,6 +114,26 @@ def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
 
 
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Path:
+    """A fresh clone after `dvc repro` of the whole default pipeline: what a new user gets."""
+    root = copy_project(tmp_path_factory.mktemp("clone") / "project")
+    dvc(root, "repro")
+    return root
+
+
+def set_tasks(root: Path, tasks: list[str], **sections) -> None:
+    """Keep only `tasks` in params.yaml (and their sections), then apply `sections`."""
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for task in params["tasks"]:
+        if task not in tasks:
+            params.pop(task)
+    params["tasks"] = tasks
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    edit_params(root, **sections)
+
+
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
     """A static file server that honours `Range: bytes=N-` (resumable downloads)."""
 

@@ -15,16 +15,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import copy_project, dvc, edit_params, error_lines, tree_digest
+from tests.conftest import dvc, edit_params, error_lines, set_tasks, tree_digest
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    root = copy_project(tmp_path_factory.mktemp("clone") / "project")
-    dvc(root, "repro")
-    return root
+def repo(pipeline: Path) -> Path:
+    return pipeline
 
 
 @contextmanager
@@ -172,8 +170,9 @@ def test_real_kaggle_folder_runs_through_the_same_pipeline(repo: Path, tmp_path:
     shutil.copytree(repo, clone, symlinks=True)
     (clone / "mlflow.db").unlink()
     shutil.rmtree(clone / "mlruns")  # its experiment would point at the first clone's folder
-    edit_params(
+    set_tasks(
         clone,
+        ["churn"],
         churn={
             "source": {"kind": "path", "path": str(kaggle)},
             "train": {
