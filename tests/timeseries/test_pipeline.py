@@ -54,7 +54,7 @@ def test_submission_covers_test_csv(pipeline: Path):
 def test_report_and_plots(pipeline: Path):
     reports = pipeline / "reports" / "timeseries"
     html = (reports / "report.html").read_text()
-    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) == 5
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) == 4
     assert not re.search(r'src="https?://|<link|<script', html)
     assert "above the irreducible error" in html
     per_family = pd.read_csv(reports / "plots" / "error_by_family.csv", index_col=0)
