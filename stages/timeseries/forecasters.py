@@ -84,30 +84,42 @@ class GradientBoosting:
         grouped = frame.groupby(SERIES, sort=False)["y"]
         shifted = grouped.shift(self.horizon)
         frame["lag_h"] = shifted
-        weekly = [k for k in range(self.horizon, self.horizon + 35) if k % 7 == 0][:4]
-        for k in weekly:
+        for k in self.weekly_lags:
             frame[f"lag_{k}"] = grouped.shift(k)
-        frame["same_weekday_mean"] = frame[[f"lag_{k}" for k in weekly]].mean(axis=1)
+        frame["same_weekday_mean"] = frame[[f"lag_{k}" for k in self.weekly_lags]].mean(axis=1)
         by_series = shifted.groupby([frame[c] for c in SERIES], sort=False)
         for window in self.params.rolling_windows:
             frame[f"mean_{window}"] = by_series.transform(
                 lambda s, w=window: s.rolling(w, min_periods=1).mean()
             )
+        # Last year around the same weekday: yearly seasonality beyond the reach of short lags.
+        frame["lag_364"] = grouped.shift(364)
+        frame["mean_364"] = grouped.shift(361).groupby(
+            [frame[c] for c in SERIES], sort=False
+        ).transform(lambda s: s.rolling(7, min_periods=1).mean())
+        frame["day_of_year"] = frame["date"].dt.dayofyear
         frame["promo_log"] = np.log1p(frame["onpromotion"])
         for column in CATEGORICAL:
             frame[column] = frame[column].astype(str)
         return frame
 
+    @property
+    def weekly_lags(self) -> list[int]:
+        """The first four multiples of 7 at or past the horizon: the same weekday, known."""
+        return [k for k in range(self.horizon, self.horizon + 35) if k % 7 == 0][:4]
+
     def columns(self) -> list[str]:
-        weekly = [k for k in range(self.horizon, self.horizon + 35) if k % 7 == 0][:4]
         return [
             *CATEGORICAL,
             *KNOWN,
             "promo_log",
             "lag_h",
-            *(f"lag_{k}" for k in weekly),
+            *(f"lag_{k}" for k in self.weekly_lags),
             "same_weekday_mean",
             *(f"mean_{w}" for w in self.params.rolling_windows),
+            "lag_364",
+            "mean_364",
+            "day_of_year",
         ]
 
     def fit(self, history: pd.DataFrame) -> GradientBoosting:
@@ -133,7 +145,7 @@ class GradientBoosting:
     def predict(self, future: pd.DataFrame) -> np.ndarray:
         """Lags of the future rows come from the tail of the history they follow."""
         first = future["date"].min()
-        tail = self.history[self.history["date"] >= first - pd.Timedelta(days=120)]
+        tail = self.history[self.history["date"] >= first - pd.Timedelta(days=400)]
         both = pd.concat([tail, future.assign(sales=np.nan)], ignore_index=True)
         frame = self.features(both)
         ahead = frame[frame.index >= len(tail)].sort_index()  # back in the order of `future`
