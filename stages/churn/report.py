@@ -9,8 +9,8 @@ from stages.churn.preprocess import INFO
 from stages.churn.train import ENSEMBLE
 from stages.core import tracking
 from stages.core.context import StepContext
-from stages.core.fsio import read_json, staged_outputs
-from stages.core.reporting import facts_table, markdown_table, registry_paragraph, render_html
+from stages.core.fsio import read_json
+from stages.core.reporting import facts_table, markdown_table, registry_paragraph, write_report
 
 COLUMNS = [
     "roc_auc",
@@ -97,8 +97,4 @@ def run(ctx: StepContext) -> None:
         promotion=read_json(paths.reports / PROMOTION),
         run_info=read_json(paths.models / tracking.RUN_INFO_FILE),
     )
-    with staged_outputs(paths.report_md, paths.report_html) as staging:
-        staging[paths.report_md].write_text(text, encoding="utf-8")
-        staging[paths.report_html].write_text(
-            render_html("Churn report", text, base_dir=paths.reports), encoding="utf-8"
-        )
+    write_report(text, "Churn report", paths.report_md, paths.report_html)

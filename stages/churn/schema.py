@@ -10,6 +10,7 @@ import pandas as pd
 
 from stages.core.errors import UserError
 from stages.core.sources import find_file
+from stages.core.tables import read_csv, require_columns
 
 TRAIN_FILE = "train.csv"
 TEST_FILE = "test.csv"
@@ -106,27 +107,19 @@ def read_raw(raw_dir: Path) -> RawChurn:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        # TotalSpent stays text: the files hold " " for new clients.
-        return pd.read_csv(
-            path,
-            dtype={"TotalSpent": str, "TotalCharges": str},
-            keep_default_na=False,
-            na_values={c: ["", "NA", "NaN"] for c in NUMERIC[:2]},
-        )
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise UserError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
+    # TotalSpent stays text: the files hold " " for new clients.
+    return read_csv(
+        path,
+        dtype={"TotalSpent": str, "TotalCharges": str},
+        keep_default_na=False,
+        na_values={c: ["", "NA", "NaN"] for c in NUMERIC[:2]},
+    )
 
 
 def _normalise(frame: pd.DataFrame, path: Path, with_target: bool) -> pd.DataFrame:
     frame = frame.rename(columns={"Gender": "Sex"})
     wanted = FEATURES + ([TARGET] if with_target else [])
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise UserError(
-            f"{path}: missing column(s) {', '.join(map(repr, missing))} "
-            f"(expected the competition columns {', '.join(wanted)})"
-        )
+    require_columns(frame, wanted, path, "competition")
     frame = frame[wanted].copy()
     if with_target:
         frame[TARGET] = frame[TARGET].map(_target_value)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import joblib
@@ -152,19 +151,9 @@ def log_to_mlflow(
             pyfunc_predict_fn="predict_proba",
             code_paths=[str(Path(__file__).resolve().parents[1])],
             signature=infer_signature(sample, model.predict_proba(sample)),
-            pip_requirements=[
-                f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "catboost", "pandas", "numpy")
-            ],
+            pip_requirements=tracking.pinned("scikit-learn", "catboost", "pandas", "numpy"),
         )
-        registered = tracking.register_challenger(ctx.task, info.model_uri, run.info.run_id)
-    return {
-        "run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-        "model_uri": info.model_uri,
-        "registered_model": registered.name,
-        "version": registered.version,
-        "tracking_uri": tracking.tracking_uri(ctx.root),
-    }
+        return tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
 
 
 def run(ctx: StepContext) -> None:

@@ -88,3 +88,14 @@ def facts_table(validation: dict) -> str:
     return markdown_table(
         pd.DataFrame({"fact": list(facts), "value": [str(v) for v in facts.values()]})
     )
+
+
+def write_report(text: str, title: str, md_path: Path, html_path: Path) -> None:
+    """report.md as written, report.html self-contained (figures next to it inlined)."""
+    from stages.core.fsio import staged_outputs
+
+    with staged_outputs(md_path, html_path) as staging:
+        staging[md_path].write_text(text, encoding="utf-8")
+        staging[html_path].write_text(
+            render_html(title, text, base_dir=html_path.parent), encoding="utf-8"
+        )

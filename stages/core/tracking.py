@@ -168,6 +168,27 @@ def register_challenger(task: str, model_uri: str, run_id: str) -> RegisteredVer
     return RegisteredVersion(task, str(version.version))
 
 
+def register_run_model(task: str, root: Path, run: Any, model_uri: str) -> dict[str, str]:
+    """Register the run's model as the newest `challenger`; returns what train writes to
+    models/<task>/mlflow_run.json for the later stages."""
+    registered = register_challenger(task, model_uri, run.info.run_id)
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "model_uri": model_uri,
+        "registered_model": registered.name,
+        "version": registered.version,
+        "tracking_uri": tracking_uri(root),
+    }
+
+
+def pinned(*packages: str) -> list[str]:
+    """Explicit pip requirements of a logged model: the installed versions, no inference."""
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in packages]
+
+
 @dataclass(frozen=True)
 class PromotionDecision:
     promoted: bool

@@ -12,24 +12,11 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from stages.timeseries.preprocess import SERIES
+from stages.timeseries.preprocess import COVARIATES, SERIES
 
 KEY_COLUMNS = ["date", *SERIES]
 CATEGORICAL = ["store_nbr", "family", "city", "state", "type", "cluster"]
-KNOWN = [
-    "onpromotion",
-    "national_holiday",
-    "regional_holiday",
-    "local_holiday",
-    "event",
-    "workday",
-    "oil",
-    "dow",
-    "day",
-    "month",
-    "payday",
-    "closed",
-]
+KNOWN = [*COVARIATES, "closed"]
 
 
 class Forecaster(Protocol):
@@ -94,9 +81,11 @@ class GradientBoosting:
             )
         # Last year around the same weekday: yearly seasonality beyond the reach of short lags.
         frame["lag_364"] = grouped.shift(364)
-        frame["mean_364"] = grouped.shift(361).groupby(
-            [frame[c] for c in SERIES], sort=False
-        ).transform(lambda s: s.rolling(7, min_periods=1).mean())
+        frame["mean_364"] = (
+            grouped.shift(361)
+            .groupby([frame[c] for c in SERIES], sort=False)
+            .transform(lambda s: s.rolling(7, min_periods=1).mean())
+        )
         frame["day_of_year"] = frame["date"].dt.dayofyear
         frame["promo_log"] = np.log1p(frame["onpromotion"])
         for column in CATEGORICAL:

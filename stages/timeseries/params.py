@@ -67,7 +67,7 @@ class TrainParams(StrictModel):
     sarimax: SarimaxParams = SarimaxParams()
     prophet: ProphetParams = ProphetParams()
     rnn: RnnParams = RnnParams()
-    boosting: BoostingParams = BoostingParams()
+    catboost: BoostingParams = BoostingParams()
 
 
 class EvaluateParams(StrictModel):

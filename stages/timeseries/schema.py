@@ -9,6 +9,7 @@ import pandas as pd
 
 from stages.core.errors import UserError
 from stages.core.sources import find_file
+from stages.core.tables import read_csv, require_columns
 
 KEY = ["date", "store_nbr", "family"]
 COLUMNS = {
@@ -57,16 +58,8 @@ def read_raw(raw_dir: Path) -> StoreSales:
 
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype={c: t for c, t in TEXT.items() if c in columns})
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise UserError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise UserError(
-            f"{path}: missing column(s) {', '.join(map(repr, missing))} "
-            f"(expected {', '.join(columns)})"
-        )
+    frame = read_csv(path, dtype={c: t for c, t in TEXT.items() if c in columns})
+    require_columns(frame, columns, path, "Kaggle")
     frame = frame[columns].copy()
     if "date" in frame:
         frame["date"] = _parse_dates(frame["date"], path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
 
 import joblib
@@ -47,8 +46,8 @@ def factories(
         from stages.timeseries.rnn import RecurrentForecaster
 
         made["rnn"] = lambda: RecurrentForecaster(horizon, params.rnn, seed, device)
-    if params.boosting.enabled:
-        made["catboost"] = lambda: GradientBoosting(horizon, params.boosting, seed, n_jobs)
+    if params.catboost.enabled:
+        made["catboost"] = lambda: GradientBoosting(horizon, params.catboost, seed, n_jobs)
     return made
 
 
@@ -100,9 +99,7 @@ def log_to_mlflow(
             }
         )
         for name, metrics in scores.items():
-            member = getattr(
-                ctx.task_params.train, name if name != "catboost" else "boosting", None
-            )
+            member = getattr(ctx.task_params.train, name, None)
             with tracking.member_run(name, member.model_dump() if member else {}):
                 tracking.log_metrics(metrics)
         tracking.log_metrics({f"best_{k}": v for k, v in scores[best].items()})
@@ -111,28 +108,11 @@ def log_to_mlflow(
             python_model=ForecasterModel(final),
             code_paths=[str(Path(__file__).resolve().parents[1])],
             input_example=sample,
-            pip_requirements=[
-                f"{p}=={version(p)}"
-                for p in (
-                    "pandas",
-                    "numpy",
-                    "catboost",
-                    "statsmodels",
-                    "prophet",
-                    "torch",
-                    "lightning",
-                )
-            ],
+            pip_requirements=tracking.pinned(
+                "pandas", "numpy", "catboost", "statsmodels", "prophet", "torch", "lightning"
+            ),
         )
-        registered = tracking.register_challenger(ctx.task, info.model_uri, run.info.run_id)
-    return {
-        "run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-        "model_uri": info.model_uri,
-        "registered_model": registered.name,
-        "version": registered.version,
-        "tracking_uri": tracking.tracking_uri(ctx.root),
-    }
+        return tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
 
 
 def run(ctx: StepContext) -> None:

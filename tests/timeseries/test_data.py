@@ -89,7 +89,7 @@ FAST_TRAIN = {
     "sarimax": {"series": 2, "maxiter": 5, "history_days": 90},
     "prophet": {"series": 2, "history_days": 90},
     "rnn": {"epochs": 1, "window": 28, "hidden": 16},
-    "boosting": {"iterations": 50, "rolling_windows": [7, 14]},
+    "catboost": {"iterations": 50, "rolling_windows": [7, 14]},
 }
 
 
