@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from typing import Any
 
 import lightning.pytorch as pl
@@ -54,6 +55,7 @@ class MlflowEpochMetrics(pl.Callback):
 
 def make_trainer(device: str, max_epochs: int, **overrides: Any) -> pl.Trainer:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banner, no tips
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # torch 2.13 vs Lightning 2.6
     options: dict[str, Any] = {
         "accelerator": device,
         "devices": 1,
