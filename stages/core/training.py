@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -75,3 +76,64 @@ def make_trainer(device: str, max_epochs: int, **overrides: Any) -> pl.Trainer:
 def loader_options(device: str) -> dict[str, Any]:
     """Pinned memory only helps host-to-GPU copies; worker processes only pay off on a GPU."""
     return {"pin_memory": device == "cuda", "num_workers": 2 if device == "cuda" else 0}
+
+
+class EpochHistory(pl.Callback):
+    """Keeps every epoch's logged metrics (train and validation) for the report's curves."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        row = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        self.rows.append({"epoch": trainer.current_epoch, **row})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = state["rows"]
+
+
+def fit_resumable(
+    module: pl.LightningModule,
+    train_loader: Any,
+    val_loader: Any,
+    device: str,
+    max_epochs: int,
+    checkpoints: Path,
+    monitor: str,
+    mode: str = "max",
+    patience: int | None = None,
+    every_n_train_steps: int = 20,
+    extra_callbacks: list[pl.Callback] | None = None,
+) -> tuple[pl.LightningModule, list[dict[str, float]], int]:
+    """Fit with a checkpoint every epoch and every few steps in `checkpoints`; if a previous run
+    of the same configuration was interrupted there, continue from its last checkpoint instead
+    of starting over. Returns the module with the best weights (by `monitor`), the per-epoch
+    history, and the optimizer step it resumed from (0 for a fresh start)."""
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    last = checkpoints / "last.ckpt"
+    resumed = last.is_file()
+    resumed_at = (
+        int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
+        if resumed else 0
+    )
+    history = EpochHistory()
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode=mode,
+                           save_top_k=1, enable_version_counter=False)
+    latest = ModelCheckpoint(dirpath=checkpoints, filename="step", save_last=True,
+                             every_n_train_steps=every_n_train_steps, save_top_k=1,
+                             enable_version_counter=False)
+    callbacks: list[pl.Callback] = [history, best, latest, MlflowEpochMetrics(),
+                                    *(extra_callbacks or [])]
+    if patience is not None:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+    trainer = make_trainer(device, max_epochs, enable_checkpointing=True, callbacks=callbacks)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resumed else None)
+    if best.best_model_path:
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+        module.load_state_dict(state["state_dict"])
+    return module, history.rows, resumed_at

@@ -1,0 +1,2 @@
+"""Image classification (Kaggle `journey-springfield`): Simpsons characters, 42 imbalanced
+classes, transfer learning, F1."""

@@ -1,0 +1,77 @@
+"""report: reports/simpsons/report.md and a self-contained report.html."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stages.core import tracking
+from stages.core.context import StepContext
+from stages.core.fsio import read_json
+from stages.core.reporting import facts_table, markdown_table, registry_paragraph, write_report
+from stages.simpsons.evaluate import PER_CLASS, PROMOTION
+from stages.simpsons.preprocess import CLASSES_FILE
+
+
+def report_markdown(
+    metrics: dict,
+    per_class: pd.DataFrame,
+    splits: dict,
+    validation: dict,
+    promotion: dict,
+    run_info: dict,
+) -> str:
+    test = metrics["test"]
+    step = run_info.get("resumed_at_step", 0)
+    resumed = f" (resumed from a checkpoint at step {step})" if step else ""
+    return "\n".join(
+        [
+            "# Simpsons — character classification",
+            "",
+            f"**Held-out micro-F1 (the Kaggle metric, = accuracy): {test['f1_micro']:.4f}**; "
+            f"macro-F1 {test['f1_macro']:.4f} over {metrics['test_images']} test images. "
+            f"Trained on {run_info.get('device', 'cpu')}{resumed}.",
+            "",
+            registry_paragraph(promotion, run_info),
+            "",
+            "## Per class",
+            "",
+            '<div class="figs" markdown="1">',
+            "",
+            "![Per-class F1](plots/per_class_f1.png) ![Confusion matrix](plots/confusion.png)",
+            "",
+            "</div>",
+            "",
+            markdown_table(per_class.reset_index(names="class"), floatfmt=".3f"),
+            "",
+            "## Misclassified test images",
+            "",
+            "![Misclassified](plots/misclassified.png)",
+            "",
+            "## Training",
+            "",
+            "![Training curves](plots/curves.png)",
+            "",
+            "## Data",
+            "",
+            f"Validation: **{'passed' if validation['success'] else 'FAILED'}** "
+            "([details](validation.html)). Split sizes: "
+            + ", ".join(f"{k} {v}" for k, v in splits["counts"].items())
+            + ".",
+            "",
+            facts_table(validation),
+            "",
+        ]
+    )
+
+
+def run(ctx: StepContext) -> None:
+    paths = ctx.paths
+    text = report_markdown(
+        metrics=read_json(paths.metrics_json),
+        per_class=pd.read_csv(paths.plots / PER_CLASS, index_col=0),
+        splits=read_json(paths.processed / CLASSES_FILE),
+        validation=read_json(paths.validation_json),
+        promotion=read_json(paths.reports / PROMOTION),
+        run_info=read_json(paths.models / tracking.RUN_INFO_FILE),
+    )
+    write_report(text, "Simpsons report", paths.report_md, paths.report_html)

@@ -1,0 +1,153 @@
+"""train: the classifier on the cached train split, early-stopped on validation micro-F1,
+checkpointed every epoch and every few steps so an interrupted run continues where it
+stopped; the best weights are logged and registered in MLflow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from stages.core import tracking
+from stages.core.context import StepContext
+from stages.core.fsio import dump_json, read_json, staged_outputs
+from stages.core.training import fit_resumable, loader_options, resolve_device, seed_everything
+from stages.simpsons.model import CachedImages, ImageClassifier, eval_transform, train_transform
+from stages.simpsons.params import TrainParams
+from stages.simpsons.preprocess import CLASSES_FILE
+
+MODEL_FILE, HISTORY_FILE = "model.pt", "history.csv"
+
+
+def class_weights(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """Inverse frequency, normalised to mean 1: rare characters count as much as Homer."""
+    counts = torch.bincount(labels, minlength=classes).clamp(min=1).float()
+    weights = counts.sum() / (classes * counts)
+    return weights / weights.mean()
+
+
+def loaders(train: dict, val: dict, params: TrainParams, classes: int, device: str):
+    size = train["images"].shape[-1]
+    options = loader_options(device)
+    sampler = None
+    if params.imbalance == "weighted_sampler":
+        per_image = class_weights(train["labels"], classes)[train["labels"]]
+        sampler = WeightedRandomSampler(per_image, num_samples=len(per_image), replacement=True)
+    train_loader = DataLoader(
+        CachedImages(train, train_transform(size)),
+        params.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        **options,
+    )
+    val_loader = DataLoader(CachedImages(val, eval_transform()), params.batch_size * 2, **options)
+    return train_loader, val_loader
+
+
+def fingerprint(params: TrainParams, processed) -> str:
+    """Which interrupted run may be resumed: same params, same cached data."""
+    digest = hashlib.sha256(json.dumps(params.model_dump(), sort_keys=True).encode())
+    for path in sorted(processed.glob("*.pt")):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
+
+
+def run(ctx: StepContext) -> None:
+    params: TrainParams = ctx.task_params.train
+    processed = ctx.paths.processed
+    classes = read_json(processed / CLASSES_FILE)["classes"]
+    train = torch.load(processed / "train.pt")
+    val = torch.load(processed / "val.pt")
+    device = resolve_device(ctx.common.device)
+    seed_everything(ctx.common.seed)
+    weights = (
+        class_weights(train["labels"], len(classes)).tolist()
+        if params.imbalance == "weighted_loss"
+        else None
+    )
+    module = ImageClassifier(
+        params.architecture,
+        len(classes),
+        params.pretrained,
+        params.learning_rate,
+        params.weight_decay,
+        weights,
+        params.label_smoothing,
+        params.freeze_epochs,
+        params.epochs,
+    )
+    if device == "cuda":
+        module = module.to(memory_format=torch.channels_last)
+    train_loader, val_loader = loaders(train, val, params, len(classes), device)
+    checkpoints = ctx.root / ".checkpoints" / ctx.task / fingerprint(params, processed)
+
+    with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
+        tracking.log_params(
+            {
+                "train": params.model_dump(),
+                "common": ctx.common.model_dump(),
+                "classes": len(classes),
+                "device": device,
+            }
+        )
+        module, history, resumed_at = fit_resumable(
+            module,
+            train_loader,
+            val_loader,
+            device,
+            params.epochs,
+            checkpoints,
+            monitor="val_f1_micro",
+            mode="max",
+            patience=params.patience,
+        )
+        import mlflow
+
+        mlflow.set_tag("resumed_at_step", str(resumed_at))
+        best = max(history, key=lambda row: row.get("val_f1_micro", -1))
+        tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
+        network = module.network.to("cpu").eval()
+        info = mlflow.pytorch.log_model(
+            network,
+            name="model",
+            serialization_format="pickle",
+            pip_requirements=tracking.pinned("torch", "torchvision"),
+        )
+        run_info = tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
+
+    out = ctx.paths.models
+    with staged_outputs(out) as staging:
+        tmp = staging[out]
+        tmp.mkdir()
+        torch.save(
+            {
+                "state_dict": network.state_dict(),
+                "architecture": params.architecture,
+                "classes": classes,
+                "image_size": int(train["images"].shape[-1]),
+            },
+            tmp / MODEL_FILE,
+        )
+        pd.DataFrame(history).to_csv(tmp / HISTORY_FILE, index=False)
+        (tmp / tracking.RUN_INFO_FILE).write_text(
+            dump_json({**run_info, "resumed_at_step": resumed_at, "device": device}),
+            encoding="utf-8",
+        )
+    shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+def predict(network: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> np.ndarray:
+    """Class probabilities for cached uint8 images."""
+    transform = eval_transform()
+    network.eval()
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = transform(images[start : start + batch_size])
+            outputs.append(torch.softmax(network(batch), dim=1))
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0))
