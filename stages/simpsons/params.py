@@ -36,7 +36,7 @@ class TrainParams(StrictModel):
     architecture: Literal["mobilenet_v2", "resnet18", "efficientnet_b0"] = "mobilenet_v2"
     pretrained: bool = False
     freeze_epochs: int = Field(default=2, ge=0, description="pretrained: head only at first")
-    epochs: int = Field(default=15, ge=1)
+    epochs: int = Field(default=20, ge=1)
     patience: int | None = Field(default=5, ge=1)
     batch_size: int = Field(default=32, ge=1)
     learning_rate: float = Field(default=2e-3, gt=0)
