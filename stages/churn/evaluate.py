@@ -12,9 +12,9 @@ from stages.churn.params import EvaluateParams
 from stages.churn.preprocess import HOLDOUT, PREDICT
 from stages.churn.schema import FEATURES, ID, TARGET
 from stages.churn.train import CV_FILE, ENSEMBLE, MODEL_FILE, OOF_FILE
-from stages.core import tracking
 from stages.core.context import StepContext
-from stages.core.fsio import dump_json, read_json, staged_outputs
+from stages.core.evaluation import publish_evaluation
+from stages.core.fsio import read_json
 from stages.core.metrics import (
     binary_metrics,
     calibration_figure,
@@ -22,9 +22,6 @@ from stages.core.metrics import (
     pr_figure,
     roc_figure,
 )
-from stages.core.reporting import save_figure
-
-SUBMISSION, PROMOTION = "submission.csv", "promotion.json"
 
 
 def holdout_scores(model, holdout: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -89,13 +86,12 @@ def cv_figure(cv: dict[str, dict[str, float]]) -> plt.Figure:
 
 def run(ctx: StepContext) -> None:
     params: EvaluateParams = ctx.task_params.evaluate
-    models, processed, paths = ctx.paths.models, ctx.paths.processed, ctx.paths
+    models, processed = ctx.paths.models, ctx.paths.processed
     model = joblib.load(models / MODEL_FILE)
     holdout = pd.read_parquet(processed / HOLDOUT)
     predict = pd.read_parquet(processed / PREDICT)
     oof = pd.read_parquet(models / OOF_FILE)
     cv = read_json(models / CV_FILE)
-    run_info = read_json(models / tracking.RUN_INFO_FILE)
 
     y = holdout[TARGET].to_numpy()
     scores = holdout_scores(model, holdout)
@@ -113,27 +109,14 @@ def run(ctx: StepContext) -> None:
         "rows": {"holdout": len(holdout), "positive_rate": float(y.mean())},
     }
 
-    promotion = tracking.judge_version(ctx.root, run_info, params.promotion, table[ENSEMBLE])
     submission = pd.DataFrame(
         {ID: predict[ID], TARGET: model.predict_proba(predict[FEATURES])[:, 1]}
     )
-    metrics_path, plots, submission_path, promotion_path = (
-        paths.metrics_json,
-        paths.plots,
-        paths.reports / SUBMISSION,
-        paths.reports / PROMOTION,
-    )
-    with staged_outputs(metrics_path, plots, submission_path, promotion_path) as staging:
-        staging[metrics_path].write_text(dump_json(metrics), encoding="utf-8")
-        submission.to_csv(staging[submission_path], index=False)
-        staging[promotion_path].write_text(dump_json(promotion), encoding="utf-8")
-        figures = {
-            "roc.png": roc_figure(y, scores, ENSEMBLE),
-            "pr.png": pr_figure(y, scores, ENSEMBLE),
-            "calibration.png": calibration_figure(y, scores, ENSEMBLE, params.calibration_bins),
-            "feature_importance.png": importance_figure(model),
-            "cv.png": cv_figure(cv),
-        }
-        for name, fig in figures.items():
-            save_figure(fig, staging[plots] / name)
-    tracking.log_artifacts(ctx.root, run_info, plots, "plots")
+    figures = {
+        "roc.png": roc_figure(y, scores, ENSEMBLE),
+        "pr.png": pr_figure(y, scores, ENSEMBLE),
+        "calibration.png": calibration_figure(y, scores, ENSEMBLE, params.calibration_bins),
+        "feature_importance.png": importance_figure(model),
+        "cv.png": cv_figure(cv),
+    }
+    publish_evaluation(ctx, metrics, table[ENSEMBLE], submission, figures)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stages.churn.evaluate import PROMOTION
 from stages.churn.preprocess import INFO
 from stages.churn.train import ENSEMBLE
-from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import read_json
-from stages.core.reporting import facts_table, markdown_table, registry_paragraph, write_report
+from stages.core.reporting import (
+    data_section,
+    markdown_table,
+    registry_paragraph,
+    report_inputs,
+    write_report,
+)
 
 COLUMNS = [
     "roc_auc",
@@ -74,16 +78,12 @@ def report_markdown(
             "",
             "![Feature importance](plots/feature_importance.png)",
             "",
-            "## Data",
-            "",
-            f"Validation: **{'passed' if validation['success'] else 'FAILED'}** "
-            "([details](validation.html)). Held-out test from "
-            f"{features['holdout_from']}; rows: "
-            + ", ".join(f"{k} {v}" for k, v in features["rows"].items())
-            + f"; {len(features['encoded'])} encoded features.",
-            "",
-            facts_table(validation),
-            "",
+            data_section(
+                validation,
+                f"Held-out test from {features['holdout_from']}; rows: "
+                + ", ".join(f"{k} {v}" for k, v in features["rows"].items())
+                + f"; {len(features['encoded'])} encoded features.",
+            ),
         ]
     )
 
@@ -91,10 +91,7 @@ def report_markdown(
 def run(ctx: StepContext) -> None:
     paths = ctx.paths
     text = report_markdown(
-        metrics=read_json(paths.metrics_json),
-        validation=read_json(paths.validation_json),
         features=read_json(paths.processed / INFO),
-        promotion=read_json(paths.reports / PROMOTION),
-        run_info=read_json(paths.models / tracking.RUN_INFO_FILE),
+        **report_inputs(paths),
     )
     write_report(text, "Churn report", paths.report_md, paths.report_html)

@@ -172,4 +172,4 @@ def run(ctx: StepContext) -> None:
         oof.to_parquet(tmp / OOF_FILE, index=False)
         (tmp / CV_FILE).write_text(dump_json(cv.summary()), encoding="utf-8")
         run_info = log_to_mlflow(ctx, model, cv, members, train_frame[FEATURES].head(5))
-        (tmp / tracking.RUN_INFO_FILE).write_text(dump_json(run_info), encoding="utf-8")
+        (tmp / ctx.paths.run_info.name).write_text(dump_json(run_info), encoding="utf-8")

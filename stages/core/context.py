@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 from stages.core.params import CommonParams, Params, TaskParams
+from stages.core.tracking import RUN_INFO_FILE
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,19 @@ class TaskPaths:
     @property
     def report_html(self) -> Path:
         return self.reports / "report.html"
+
+    @property
+    def submission_csv(self) -> Path:
+        return self.reports / "submission.csv"
+
+    @property
+    def promotion_json(self) -> Path:
+        return self.reports / "promotion.json"
+
+    @property
+    def run_info(self) -> Path:
+        """Written by train: the MLflow run and registered version the later steps refer to."""
+        return self.models / RUN_INFO_FILE
 
     @property
     def downloads(self) -> Path:

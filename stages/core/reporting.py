@@ -90,6 +90,25 @@ def facts_table(validation: dict) -> str:
     )
 
 
+def data_section(validation: dict, detail: str = "") -> str:
+    """The report's closing section: the validation verdict, a link to it, and its facts."""
+    verdict = "passed" if validation["success"] else "FAILED"
+    sentence = f"Validation: **{verdict}** ([details](validation.html)). {detail}".rstrip()
+    return "\n".join(["## Data", "", sentence, "", facts_table(validation), ""])
+
+
+def report_inputs(paths: Any) -> dict[str, Any]:
+    """What every report reads: metrics, validation, the registry decision and the run."""
+    from stages.core.fsio import read_json
+
+    return {
+        "metrics": read_json(paths.metrics_json),
+        "validation": read_json(paths.validation_json),
+        "promotion": read_json(paths.promotion_json),
+        "run_info": read_json(paths.run_info),
+    }
+
+
 def write_report(text: str, title: str, md_path: Path, html_path: Path) -> None:
     """report.md as written, report.html self-contained (figures next to it inlined)."""
     from stages.core.fsio import staged_outputs

@@ -119,16 +119,33 @@ def fit_resumable(
     resumed = last.is_file()
     resumed_at = (
         int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
-        if resumed else 0
+        if resumed
+        else 0
     )
     history = EpochHistory()
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode=mode,
-                           save_top_k=1, enable_version_counter=False)
-    latest = ModelCheckpoint(dirpath=checkpoints, filename="step", save_last=True,
-                             every_n_train_steps=every_n_train_steps, save_top_k=1,
-                             enable_version_counter=False)
-    callbacks: list[pl.Callback] = [history, best, latest, MlflowEpochMetrics(),
-                                    *(extra_callbacks or [])]
+    best = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    latest = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="step",
+        save_last=True,
+        every_n_train_steps=every_n_train_steps,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[pl.Callback] = [
+        history,
+        best,
+        latest,
+        MlflowEpochMetrics(),
+        *(extra_callbacks or []),
+    ]
     if patience is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     trainer = make_trainer(device, max_epochs, enable_checkpointing=True, callbacks=callbacks)

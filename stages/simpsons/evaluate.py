@@ -14,15 +14,13 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from stages.core import tracking
 from stages.core.context import StepContext
-from stages.core.fsio import dump_json, read_json, staged_outputs
-from stages.core.reporting import save_figure
+from stages.core.evaluation import publish_evaluation
 from stages.simpsons.model import build_network
 from stages.simpsons.params import EvaluateParams
 from stages.simpsons.train import HISTORY_FILE, MODEL_FILE, predict
 
-SUBMISSION, PROMOTION, PER_CLASS = "submission.csv", "promotion.json", "per_class.csv"
+PER_CLASS = "per_class.csv"
 
 
 def load_network(path) -> tuple[torch.nn.Module, list[str]]:
@@ -128,7 +126,6 @@ def run(ctx: StepContext) -> None:
     network, classes = load_network(paths.models / MODEL_FILE)
     test = torch.load(paths.processed / "test.pt")
     unlabelled = torch.load(paths.processed / "predict.pt")
-    run_info = read_json(paths.models / tracking.RUN_INFO_FILE)
 
     predicted = torch.from_numpy(predict(network, test["images"]).argmax(axis=1))
     result = scores(test["labels"], predicted, len(classes))
@@ -147,29 +144,13 @@ def run(ctx: StepContext) -> None:
             else [],
         }
     )
-    promotion = tracking.judge_version(ctx.root, run_info, params.promotion, metrics["test"])
     history = pd.read_csv(paths.models / HISTORY_FILE)
-
-    outputs = (
-        paths.metrics_json,
-        paths.plots,
-        paths.reports / SUBMISSION,
-        paths.reports / PROMOTION,
-    )
-    with staged_outputs(*outputs) as staging:
-        staging[paths.metrics_json].write_text(dump_json(metrics), encoding="utf-8")
-        submission.to_csv(staging[paths.reports / SUBMISSION], index=False)
-        staging[paths.reports / PROMOTION].write_text(dump_json(promotion), encoding="utf-8")
-        plots = staging[paths.plots]
-        plots.mkdir()
-        per_class.to_csv(plots / PER_CLASS)
-        for name, fig in {
-            "confusion.png": confusion_figure(result["confusion"], classes),
-            "per_class_f1.png": per_class_figure(per_class),
-            "misclassified.png": misclassified_figure(
-                test["images"], test["labels"], predicted, classes, params.misclassified_shown
-            ),
-            "curves.png": curves_figure(history),
-        }.items():
-            save_figure(fig, plots / name)
-    tracking.log_artifacts(ctx.root, run_info, paths.plots, "plots")
+    figures = {
+        "confusion.png": confusion_figure(result["confusion"], classes),
+        "per_class_f1.png": per_class_figure(per_class),
+        "misclassified.png": misclassified_figure(
+            test["images"], test["labels"], predicted, classes, params.misclassified_shown
+        ),
+        "curves.png": curves_figure(history),
+    }
+    publish_evaluation(ctx, metrics, metrics["test"], submission, figures, {PER_CLASS: per_class})

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import read_json
-from stages.core.reporting import facts_table, markdown_table, registry_paragraph, write_report
-from stages.simpsons.evaluate import PER_CLASS, PROMOTION
+from stages.core.reporting import (
+    data_section,
+    markdown_table,
+    registry_paragraph,
+    report_inputs,
+    write_report,
+)
+from stages.simpsons.evaluate import PER_CLASS
 from stages.simpsons.preprocess import CLASSES_FILE
 
 
@@ -51,15 +56,10 @@ def report_markdown(
             "",
             "![Training curves](plots/curves.png)",
             "",
-            "## Data",
-            "",
-            f"Validation: **{'passed' if validation['success'] else 'FAILED'}** "
-            "([details](validation.html)). Split sizes: "
-            + ", ".join(f"{k} {v}" for k, v in splits["counts"].items())
-            + ".",
-            "",
-            facts_table(validation),
-            "",
+            data_section(
+                validation,
+                "Split sizes: " + ", ".join(f"{k} {v}" for k, v in splits["counts"].items()) + ".",
+            ),
         ]
     )
 
@@ -67,11 +67,8 @@ def report_markdown(
 def run(ctx: StepContext) -> None:
     paths = ctx.paths
     text = report_markdown(
-        metrics=read_json(paths.metrics_json),
         per_class=pd.read_csv(paths.plots / PER_CLASS, index_col=0),
         splits=read_json(paths.processed / CLASSES_FILE),
-        validation=read_json(paths.validation_json),
-        promotion=read_json(paths.reports / PROMOTION),
-        run_info=read_json(paths.models / tracking.RUN_INFO_FILE),
+        **report_inputs(paths),
     )
     write_report(text, "Simpsons report", paths.report_md, paths.report_html)

@@ -134,7 +134,7 @@ def run(ctx: StepContext) -> None:
             tmp / MODEL_FILE,
         )
         pd.DataFrame(history).to_csv(tmp / HISTORY_FILE, index=False)
-        (tmp / tracking.RUN_INFO_FILE).write_text(
+        (tmp / ctx.paths.run_info.name).write_text(
             dump_json({**run_info, "resumed_at_step": resumed_at, "device": device}),
             encoding="utf-8",
         )

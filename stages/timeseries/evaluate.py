@@ -8,15 +8,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stages.core import tracking
 from stages.core.context import StepContext
-from stages.core.fsio import dump_json, read_json, staged_outputs
+from stages.core.evaluation import publish_evaluation
+from stages.core.fsio import read_json
 from stages.core.metrics import regression_metrics, rmsle
-from stages.core.reporting import save_figure
 from stages.timeseries.preprocess import GENERATOR_INFO, PANEL, SERIES
 from stages.timeseries.train import BASELINE, FORECASTS, SELECTION
 
-SUBMISSION, PROMOTION, FAMILY_ERRORS = "submission.csv", "promotion.json", "error_by_family.csv"
+FAMILY_ERRORS = "error_by_family.csv"
 
 
 def window_scores(forecasts: pd.DataFrame, models: list[str]) -> dict[str, dict]:
@@ -102,7 +101,6 @@ def run(ctx: StepContext) -> None:
     params, paths = ctx.task_params.evaluate, ctx.paths
     forecasts = pd.read_parquet(paths.models / FORECASTS)
     selection = read_json(paths.models / SELECTION)
-    run_info = read_json(paths.models / tracking.RUN_INFO_FILE)
     panel = pd.read_parquet(paths.processed / PANEL, columns=["date", *SERIES, "sales"])
     info_path = paths.processed / GENERATOR_INFO
     oracle = read_json(info_path)["oracle_rmsle_last_16_days"] if info_path.is_file() else None
@@ -126,26 +124,10 @@ def run(ctx: StepContext) -> None:
     errors = family_errors(forecasts, models)
     future = forecasts[forecasts["split"] == "future"]
     submission = pd.DataFrame({"id": future["id"].astype(int), "sales": future[best]})
-    promotion = tracking.judge_version(ctx.root, run_info, params.promotion, test[best])
-
-    outputs = (
-        paths.metrics_json,
-        paths.plots,
-        paths.reports / SUBMISSION,
-        paths.reports / PROMOTION,
-    )
-    with staged_outputs(*outputs) as staging:
-        staging[paths.metrics_json].write_text(dump_json(metrics), encoding="utf-8")
-        submission.to_csv(staging[paths.reports / SUBMISSION], index=False)
-        staging[paths.reports / PROMOTION].write_text(dump_json(promotion), encoding="utf-8")
-        plots = staging[paths.plots]
-        plots.mkdir()
-        errors.to_csv(plots / FAMILY_ERRORS)
-        for name, fig in {
-            "model_comparison.png": comparison_figure(scores, oracle),
-            "forecasts.png": forecast_figure(panel, forecasts, models, params.plot_series),
-            "error_by_family.png": family_figure(errors),
-            "residuals.png": residual_figure(forecasts, best),
-        }.items():
-            save_figure(fig, plots / name)
-    tracking.log_artifacts(ctx.root, run_info, paths.plots, "plots")
+    figures = {
+        "model_comparison.png": comparison_figure(scores, oracle),
+        "forecasts.png": forecast_figure(panel, forecasts, models, params.plot_series),
+        "error_by_family.png": family_figure(errors),
+        "residuals.png": residual_figure(forecasts, best),
+    }
+    publish_evaluation(ctx, metrics, test[best], submission, figures, {FAMILY_ERRORS: errors})

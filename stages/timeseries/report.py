@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import read_json
-from stages.core.reporting import facts_table, markdown_table, registry_paragraph, write_report
-from stages.timeseries.evaluate import PROMOTION
+from stages.core.reporting import (
+    data_section,
+    markdown_table,
+    registry_paragraph,
+    report_inputs,
+    write_report,
+)
 from stages.timeseries.train import BASELINE, SELECTION
 
 
@@ -80,13 +84,7 @@ def report_markdown(
             "",
             "![Residuals](plots/residuals.png)",
             "",
-            "## Data",
-            "",
-            f"Validation: **{'passed' if validation['success'] else 'FAILED'}** "
-            "([details](validation.html)).",
-            "",
-            facts_table(validation),
-            "",
+            data_section(validation),
         ]
     )
 
@@ -94,10 +92,7 @@ def report_markdown(
 def run(ctx: StepContext) -> None:
     paths = ctx.paths
     text = report_markdown(
-        metrics=read_json(paths.metrics_json),
         selection=read_json(paths.models / SELECTION),
-        validation=read_json(paths.validation_json),
-        promotion=read_json(paths.reports / PROMOTION),
-        run_info=read_json(paths.models / tracking.RUN_INFO_FILE),
+        **report_inputs(paths),
     )
     write_report(text, "Time series report", paths.report_md, paths.report_html)

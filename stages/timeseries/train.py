@@ -143,4 +143,4 @@ def run(ctx: StepContext) -> None:
         joblib.dump(final, tmp / FINAL)
         (tmp / SELECTION).write_text(dump_json(selection), encoding="utf-8")
         run_info = log_to_mlflow(ctx, scores, best, final, future.head(16))
-        (tmp / tracking.RUN_INFO_FILE).write_text(dump_json(run_info), encoding="utf-8")
+        (tmp / ctx.paths.run_info.name).write_text(dump_json(run_info), encoding="utf-8")
