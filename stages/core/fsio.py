@@ -18,13 +18,6 @@ def _tmp_sibling(path: Path, tag: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{path.name}.{tag}-", dir=path.parent))
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def _replace(tmp: Path, dest: Path) -> None:
     """Move tmp over dest; a directory dest is swapped out first, then deleted."""
     if dest.is_dir() and not dest.is_symlink():
@@ -77,10 +70,6 @@ def write_text(path: Path, text: str) -> None:
 
 def dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
-
-
-def write_json(path: Path, obj: Any) -> None:
-    write_text(path, dump_json(obj))
 
 
 def read_json(path: Path) -> Any:

@@ -66,12 +66,6 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
 def registry_paragraph(promotion: dict, run_info: dict) -> str:
     """The registry decision and where to find the run in the MLflow UI."""
     verdict = "**promoted to champion**" if promotion["promoted"] else "kept as challenger"
