@@ -1,7 +1,7 @@
 """`python -m stages <step> <task>` — the one entry point DVC calls.
 
-Expected failures (UserError) print one line and exit 2; anything else is a bug and shows its
-traceback.
+Expected failures print one line: a UserError exits 2 (fix the input; retrying will not help),
+a TransientError exits 75 (retry later). Anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 from stages.core.context import StepContext
-from stages.core.errors import UserError
+from stages.core.errors import (
+    TRANSIENT_ERROR_EXIT,
+    USER_ERROR_EXIT,
+    TransientError,
+    UserError,
+)
 from stages.core.params import PARAMS_FILE, load_params
 
 STEPS = ("download", "validate", "preprocess", "train", "evaluate", "report")
@@ -59,5 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         run(argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return USER_ERROR_EXIT
+    except TransientError as exc:
+        print(f"error: {exc} (temporary: try again)", file=sys.stderr)
+        return TRANSIENT_ERROR_EXIT
     return 0

@@ -135,7 +135,11 @@ def set_tasks(root: Path, tasks: list[str], **sections) -> None:
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """A static file server that honours `Range: bytes=N-` (resumable downloads)."""
+    """A static file server that honours `Range: bytes=N-` (resumable downloads).
+
+    Faults for retry tests: `server.fail_next = [503, ...]` answers those statuses first;
+    `server.cut_next_after = N` sends N bytes of the next answer, then drops the connection.
+    """
 
     def do_GET(self):  # noqa: N802 - http.server API
         path = Path(self.translate_path(self.path))
@@ -144,6 +148,9 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             return
         data = path.read_bytes()
         self.server.requests.append(self.headers.get("Range"))
+        if self.server.fail_next:
+            self.send_error(self.server.fail_next.pop(0))
+            return
         start = 0
         if self.headers.get("Range"):
             start = int(self.headers["Range"].split("=")[1].rstrip("-"))
@@ -153,6 +160,11 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             self.send_response(200)
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
+        if self.server.cut_next_after is not None:
+            self.wfile.write(data[start : start + self.server.cut_next_after])
+            self.server.cut_next_after = None
+            self.close_connection = True
+            return
         self.wfile.write(data[start:])
 
     def log_message(self, *args):
@@ -169,6 +181,8 @@ def server(tmp_path: Path):
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.requests = []
+    httpd.fail_next = []
+    httpd.cut_next_after = None
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}", httpd

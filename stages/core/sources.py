@@ -5,6 +5,7 @@ the download step never knows which kind produced the files."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import shutil
 import sys
 import tarfile
@@ -18,7 +19,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from tqdm import tqdm
 
-from stages.core.errors import UserError
+from stages.core.errors import TransientError, UserError
 from stages.core.fsio import atomic_dir
 from stages.core.params import StrictModel
 
@@ -107,9 +108,10 @@ def _fetch(url: str, part: Path) -> None:
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # the part file is already complete
             return
-        raise UserError(f"source.url: {url}: HTTP {exc.code} {exc.reason}") from None
+        error = TransientError if exc.code == 429 or exc.code >= 500 else UserError
+        raise error(f"source.url: {url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise UserError(f"source.url: {url}: cannot connect ({exc})") from None
+        raise TransientError(f"source.url: {url}: cannot connect ({exc})") from None
     with response:
         resumed = response.status == 206
         total = response.length
@@ -125,9 +127,22 @@ def _fetch(url: str, part: Path) -> None:
                 disable=not sys.stderr.isatty(),
             ) as bar,
         ):
-            while chunk := response.read(CHUNK):
-                fh.write(chunk)
-                bar.update(len(chunk))
+            received, lost = 0, None
+            try:
+                while chunk := response.read(CHUNK):
+                    fh.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            except (OSError, http.client.HTTPException) as exc:
+                lost = repr(exc)
+            # urllib returns a short body without raising when the server closes early
+            if lost is None and total is not None and received < total:
+                lost = f"{total - received} bytes missing"
+            if lost:
+                raise TransientError(
+                    f"source.url: {url}: connection lost after {fh.tell()} bytes ({lost}); "
+                    "the next run resumes from there"
+                )
 
 
 def unpack(archive: Path, dest: Path) -> None:

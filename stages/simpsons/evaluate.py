@@ -16,6 +16,7 @@ from torchmetrics.classification import (
 
 from stages.core.context import StepContext
 from stages.core.evaluation import publish_evaluation
+from stages.core.training import resolve_device
 from stages.simpsons.model import build_network
 from stages.simpsons.params import EvaluateParams
 from stages.simpsons.train import HISTORY_FILE, MODEL_FILE, predict
@@ -127,7 +128,8 @@ def run(ctx: StepContext) -> None:
     test = torch.load(paths.processed / "test.pt")
     unlabelled = torch.load(paths.processed / "predict.pt")
 
-    predicted = torch.from_numpy(predict(network, test["images"]).argmax(axis=1))
+    device = resolve_device(ctx.common.device)
+    predicted = torch.from_numpy(predict(network, test["images"], device).argmax(axis=1))
     result = scores(test["labels"], predicted, len(classes))
     per_class = result["per_class"].set_axis(classes)
     metrics = {
@@ -139,7 +141,9 @@ def run(ctx: StepContext) -> None:
     submission = pd.DataFrame(
         {
             "Id": unlabelled["names"],
-            "Expected": [classes[i] for i in predict(network, unlabelled["images"]).argmax(axis=1)]
+            "Expected": [
+                classes[i] for i in predict(network, unlabelled["images"], device).argmax(axis=1)
+            ]
             if len(unlabelled["names"])
             else [],
         }

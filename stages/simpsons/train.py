@@ -141,13 +141,15 @@ def run(ctx: StepContext) -> None:
     shutil.rmtree(checkpoints, ignore_errors=True)
 
 
-def predict(network: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> np.ndarray:
-    """Class probabilities for cached uint8 images."""
+def predict(
+    network: torch.nn.Module, images: torch.Tensor, device: str = "cpu", batch_size: int = 128
+) -> np.ndarray:
+    """Class probabilities for cached uint8 images, computed on `device`."""
     transform = eval_transform()
-    network.eval()
+    network.eval().to(device)
     outputs = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            batch = transform(images[start : start + batch_size])
-            outputs.append(torch.softmax(network(batch), dim=1))
+            batch = transform(images[start : start + batch_size].to(device))
+            outputs.append(torch.softmax(network(batch), dim=1).cpu())
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0))

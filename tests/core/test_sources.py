@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from stages.core.errors import UserError
+from stages.core.errors import TransientError, UserError
 from stages.core.sources import SourceParams, download, fetch_source, unpack
 
 
@@ -83,6 +84,29 @@ def test_http_error_is_one_clear_line(server, tmp_path):
     _, base, _ = server
     with pytest.raises(UserError, match=r"source.url: .*/missing.zip: HTTP 404"):
         download(f"{base}/missing.zip", "0" * 64, tmp_path)
+
+
+def test_server_errors_and_lost_connections_are_transient_and_resume(server, tmp_path):
+    root, base, httpd = server
+    payload = bytes(range(256)) * 1000
+    (root / "big.bin").write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    httpd.fail_next = [503]
+    with pytest.raises(TransientError, match=r"source.url: .*/big.bin: HTTP 503"):
+        download(f"{base}/big.bin", digest, tmp_path)
+    httpd.cut_next_after = 50_000
+    with pytest.raises(TransientError, match="connection lost after 50000 bytes"):
+        download(f"{base}/big.bin", digest, tmp_path)
+    assert download(f"{base}/big.bin", digest, tmp_path).read_bytes() == payload
+    assert httpd.requests[-1] == "bytes=50000-"
+
+
+def test_an_unreachable_server_is_transient(tmp_path):
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransientError, match="cannot connect"):
+        download(f"http://127.0.0.1:{port}/x.zip", "0" * 64, tmp_path)
 
 
 def test_zip_slip_is_rejected_and_previous_output_kept(tmp_path):

@@ -86,16 +86,21 @@ def test_a_class_with_two_images_fails_validation_naming_it(nested: Path, tmp_pa
 @pytest.mark.slow
 def test_an_interrupted_training_run_continues_from_its_checkpoint(tmp_path: Path):
     root = copy_project(tmp_path / "project")
-    set_tasks(root, ["simpsons"], simpsons={
-        "source": {"classes": 4, "images": 400, "test_images": 20, "size": 48},
-        "preprocess": {"image_size": 48},
-        "train": {"epochs": 6, "patience": None, "batch_size": 16},
-    })
+    set_tasks(
+        root,
+        ["simpsons"],
+        simpsons={
+            "source": {"classes": 4, "images": 400, "test_images": 20, "size": 48},
+            "preprocess": {"image_size": 48},
+            "train": {"epochs": 6, "patience": None, "batch_size": 16},
+        },
+    )
     for step in ("download", "validate", "preprocess"):
         assert stages_cli(root, step, "simpsons").returncode == 0
     command = [sys.executable, "-m", "stages", "train", "simpsons"]
-    first = subprocess.Popen(command, cwd=root, env=project_env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        command, cwd=root, env=project_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     checkpoints = root / ".checkpoints" / "simpsons"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and first.poll() is None:
