@@ -17,6 +17,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = [
     "stages",
+    "flows",
+    "prefect.yaml",
     "dvc.yaml",
     "params.yaml",
     ".dvcignore",

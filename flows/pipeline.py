@@ -1,0 +1,226 @@
+"""The flows: `task-pipeline` runs one task's DVC stages, `full-pipeline` the whole graph.
+
+Each DVC stage is one Prefect task run (`dvc --wait-for-lock repro -s <stage>`, its output
+streamed into the task run's logs), so DVC still decides what is up to date. Stages run level by
+level of DVC's graph, up to `parallelism` at once; a stage listed in its task's
+ACCELERATED_STEPS first takes the one slot of the GPU's global concurrency limit. A failed stage
+is retried with back-off unless it failed for a user error (exit 2: bad data or params); stages
+downstream of a failure are skipped, independent ones still run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
+from prefect.futures import PrefectFuture, as_completed
+from prefect.tasks import exponential_backoff
+
+from flows.graph import Stage, levels, needs_accelerator, read_graph, select
+from flows.resources import accelerator_limit
+from stages.core.errors import USER_ERROR_EXIT
+from stages.core.reporting import markdown_table
+
+METRICS_ARTIFACT = "pipeline-metrics"
+
+
+class StageFailed(Exception):
+    def __init__(self, stage: str, reason: str, user_error: bool):
+        kind = "user error, not retried" if user_error else "failed"
+        super().__init__(f"{stage}: {reason} ({kind})")
+        self.user_error = user_error
+
+
+def failure_reason(lines: list[str], returncode: int) -> tuple[str, bool]:
+    """The line that explains a failed `dvc repro`, and whether the user must fix something.
+
+    The stages CLI prints `error: ...` and exits 2 for user errors (bad data, bad params);
+    DVC reports the exit status as `..., exited with 2`.
+    """
+    errors = [line for line in lines if line.startswith("error: ")]
+    dvc_errors = [line for line in lines if line.startswith("ERROR: ")]
+    user_error = any(line.rstrip().endswith(f"exited with {USER_ERROR_EXIT}") for line in lines)
+    reason = (errors or dvc_errors or [f"dvc repro exited with {returncode}"])[-1]
+    return reason.removeprefix("error: ").removeprefix("ERROR: "), user_error
+
+
+def stage_environment() -> dict[str, str]:
+    """The interpreter running the flow goes first on PATH, so `python -m stages` is this one."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(PYTHONUNBUFFERED="1", DVC_NO_ANALYTICS="1")
+    return env
+
+
+def repro(stage: str, root: Path, force: bool) -> None:
+    logger = get_run_logger()
+    command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage]
+    if force:
+        command.append("--force")
+    lines = []
+    with subprocess.Popen(
+        command,
+        cwd=root,
+        env=stage_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as process:
+        for line in process.stdout:
+            line = line.rstrip()
+            lines.append(line)
+            logger.info(line)
+    if process.returncode != 0:
+        reason, user_error = failure_reason(lines, process.returncode)
+        raise StageFailed(stage, reason, user_error)
+
+
+def retry_unless_user_error(task, task_run, state) -> bool:
+    return not (isinstance(state.data, StageFailed) and state.data.user_error)
+
+
+@task(
+    task_run_name="{stage}",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_unless_user_error,
+)
+def run_stage(stage: str, root: str, gpu_limit: str | None, force: bool) -> str:
+    if gpu_limit is None:
+        repro(stage, Path(root), force)
+    else:
+        get_run_logger().info(f"waiting for the GPU slot {gpu_limit}")
+        with concurrency(gpu_limit, occupy=1, strict=True):
+            repro(stage, Path(root), force)
+    return stage
+
+
+def metrics_markdown(root: Path, tasks: list[str]) -> str:
+    """Each task's headline and the table of the split it is judged on, from metrics.json."""
+    parts = ["# Metrics of this run", ""]
+    for name in tasks:
+        path = root / "reports" / name / "metrics.json"
+        if not path.is_file():
+            parts += [f"## {name}", "", "no metrics.json (the task did not get that far)", ""]
+            continue
+        metrics = json.loads(path.read_text())
+        headline = metrics.get("headline", {})
+        split = headline.get("split")
+        title = (
+            f"## {name}: {headline.get('metric', '?')} {headline.get('value', float('nan')):.4f}"
+        )
+        parts += [f"{title} ({split})" if split else title, ""]
+        table = metrics.get(split)
+        if isinstance(table, dict) and table:
+            if all(isinstance(v, dict) for v in table.values()):
+                frame = pd.DataFrame(table).T.rename_axis("model").reset_index()
+            else:
+                frame = pd.DataFrame([table])
+            parts += [markdown_table(frame), ""]
+    return "\n".join(parts)
+
+
+def run_bounded(stages: list[Stage], parallelism: int, start) -> list[tuple[str, PrefectFuture]]:
+    """Starts every stage with at most `parallelism` running; returns them all finished."""
+    waiting, running, finished = list(stages), [], []
+    while waiting or running:
+        while waiting and len(running) < parallelism:
+            stage = waiting.pop(0)
+            running.append((stage.name, start(stage)))
+        done = next(as_completed([future for _, future in running]))
+        done.wait()  # records the final state in the future (the API may lag behind)
+        entry = next(entry for entry in running if entry[1] is done)
+        running.remove(entry)
+        finished.append(entry)
+    return finished
+
+
+def run_graph(
+    task_name: str | None,
+    parallelism: int | None,
+    force: bool,
+    retries: int,
+    retry_delay: float,
+    root: str | None,
+) -> dict[str, list[str]]:
+    logger = get_run_logger()
+    root_path = Path(root or Path.cwd()).resolve()
+    graph = select(read_graph(root_path), task_name)
+    parallelism = parallelism or os.cpu_count() or 1
+    gpu_limit = accelerator_limit()
+    stage_task = run_stage.with_options(
+        retries=retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=retry_delay)(retries),
+    )
+
+    def start(stage: Stage) -> PrefectFuture:
+        limit = gpu_limit if needs_accelerator(stage) else None
+        return stage_task.submit(stage.name, str(root_path), limit, force)
+
+    outcome: dict[str, list[str]] = {"completed": [], "failed": [], "skipped": []}
+    reasons = []
+    for number, level in enumerate(levels(graph)):
+        blocked = {*outcome["failed"], *outcome["skipped"]}
+        runnable = [graph[s] for s in level if not graph[s].upstream & blocked]
+        outcome["skipped"] += [s for s in level if graph[s].upstream & blocked]
+        logger.info(f"level {number}: {', '.join(s.name for s in runnable) or 'nothing to run'}")
+        for name, future in run_bounded(runnable, parallelism, start):
+            if future.state.is_completed():
+                outcome["completed"].append(name)
+            else:
+                outcome["failed"].append(name)
+                reasons.append(str(future.result(raise_on_failure=False)))
+
+    attempted = [*outcome["completed"], *outcome["failed"]]
+    tasks = list(dict.fromkeys(graph[s].task for s in attempted if graph[s].task))
+    create_markdown_artifact(
+        key=METRICS_ARTIFACT,
+        markdown=metrics_markdown(root_path, tasks),
+        description=f"metrics of {', '.join(tasks) or 'no task'}",
+    )
+    if outcome["failed"]:
+        skipped = (
+            f"; skipped downstream: {', '.join(outcome['skipped'])}" if outcome["skipped"] else ""
+        )
+        raise RuntimeError("; ".join(reasons) + skipped)
+    return outcome
+
+
+@flow(name="task-pipeline")
+def task_pipeline(
+    task: str,
+    parallelism: int | None = None,
+    force: bool = False,
+    retries: int = 2,
+    retry_delay: float = 10.0,
+    root: str | None = None,
+) -> dict[str, list[str]]:
+    """Run one task's DVC stages (and the summary after them).
+
+    parallelism: stages run at once within a graph level (default: the number of cores).
+    force: re-run stages even when DVC finds them up to date (`dvc repro --force`).
+    retries: attempts after a failure that was not a user error.
+    retry_delay: seconds before the first retry; each next one waits twice as long.
+    root: the repository (default: the working directory the deployment's pull step set).
+    """
+    return run_graph(task, parallelism, force, retries, retry_delay, root)
+
+
+@flow(name="full-pipeline")
+def full_pipeline(
+    parallelism: int | None = None,
+    force: bool = False,
+    retries: int = 2,
+    retry_delay: float = 10.0,
+    root: str | None = None,
+) -> dict[str, list[str]]:
+    """Run every stage of dvc.yaml; parameters as for task-pipeline."""
+    return run_graph(None, parallelism, force, retries, retry_delay, root)

@@ -1,0 +1,77 @@
+"""What the flows need from a Prefect server: the `gpu` and `cpu` work pools and one global
+concurrency limit (one slot) per GPU. `python -m flows setup` creates what is missing and leaves
+what exists alone, so it is safe to run on every host."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+
+WORK_POOLS = ("gpu", "cpu")
+
+
+def accelerator_limit(environ: Mapping[str, str] | None = None, host: str | None = None) -> str:
+    """The limit that guards the GPU this process may use: `gpu-<host>-<CUDA_VISIBLE_DEVICES>`.
+
+    Named after the host too because GPU 0 of one machine and GPU 0 of another are different
+    GPUs. Without CUDA_VISIBLE_DEVICES a process uses GPU 0 (or the CPU, which the same slot
+    keeps from being shared by two torch trainings).
+    """
+    environ = os.environ if environ is None else environ
+    visible = environ.get("CUDA_VISIBLE_DEVICES", "").strip() or "0"
+    return f"gpu-{host or socket.gethostname()}-{visible.replace(',', '+')}"
+
+
+def local_gpu_limits(gpus: int) -> list[str]:
+    host = socket.gethostname()
+    return [accelerator_limit({"CUDA_VISIBLE_DEVICES": str(i)}, host) for i in range(max(gpus, 1))]
+
+
+def ensure_limits(names: list[str]) -> list[str]:
+    """Create each missing limit with one slot; returns the names it created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    created = []
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+                created.append(name)
+    return created
+
+
+def ensure_work_pools(names: tuple[str, ...] = WORK_POOLS) -> list[str]:
+    """Create each missing `process` work pool; returns the names it created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    created = []
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                client.read_work_pool(name)
+            except ObjectNotFound:
+                client.create_work_pool(
+                    WorkPoolCreate(
+                        name=name,
+                        type=ProcessWorker.type,
+                        base_job_template=ProcessWorker.get_default_base_job_template(),
+                    )
+                )
+                created.append(name)
+    return created
+
+
+def detected_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
