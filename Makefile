@@ -35,7 +35,8 @@ test-fast: env  ## unit tests only
 	pytest -m "not slow"
 
 lint: env
-	ruff check stages tests
+	ruff check stages flows tests benchmarks
+	ruff format --check stages flows tests benchmarks
 
 lock:  ## re-resolve requirements.lock after editing pyproject.toml
 	$(UV) pip compile pyproject.toml --extra dev --universal --generate-hashes \
