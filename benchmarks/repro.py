@@ -12,19 +12,11 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
-    return round(time.perf_counter() - started, 2)
+from common import VENV_BIN, fresh_clone, project_env, timed
 
 
 def main() -> None:
@@ -33,18 +25,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the clone for inspection")
     args = parser.parse_args()
 
-    venv_bin = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = project_env()
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    clone = workdir / "clone"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    dvc = str(venv_bin / "dvc")
+    clone = fresh_clone(workdir / "clone")
+    dvc = str(VENV_BIN / "dvc")
     target = f"report@{args.task}"
     results = {
         "task": args.task,
