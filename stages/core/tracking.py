@@ -27,6 +27,7 @@ RUN_INFO_FILE = "mlflow_run.json"
 # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; remember which values we exported
 # so they are not mistaken for a user's choice.
 _EXPORTED: set[str] = set()
+_CREATED: set[str] = set()  # sqlite stores this process has already created or migrated
 
 
 def embedded_uri(root: Path) -> str:
@@ -45,6 +46,21 @@ def configure(root: Path) -> None:
     mlflow.set_tracking_uri(uri)
     if uri == embedded_uri(root):
         _EXPORTED.add(uri)
+    if uri.startswith("sqlite:///") and uri not in _CREATED:
+        create_sqlite_store(uri)
+        _CREATED.add(uri)
+
+
+def create_sqlite_store(uri: str) -> None:
+    """Create or migrate a sqlite store while holding a lock file next to it: stages that run
+    in parallel (the Prefect flow) would otherwise race on the schema migrations and fail."""
+    import fcntl
+
+    import mlflow
+
+    with Path(uri.removeprefix("sqlite:///") + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
 
 
 def experiment_id(task: str, root: Path) -> str:

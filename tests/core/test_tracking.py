@@ -9,6 +9,7 @@ from sklearn.dummy import DummyClassifier
 
 from stages.core import tracking
 from stages.core.params import PromotionParams
+from tests.conftest import project_env
 
 
 @pytest.fixture
@@ -102,3 +103,27 @@ def test_run_tags_carry_commit_stage_and_data_hashes_from_dvc_lock(tmp_path: Pat
     assert tags["dvc.stage"] == "train@demo"
     assert tags["dvc.dep.data/processed/demo"] == "abc.dir"
     assert tags["git.commit"] == "unknown"
+
+
+def test_parallel_stages_create_the_embedded_store_once(tmp_path: Path):
+    """Stages run in parallel by the flow all open a fresh mlflow.db at the same moment."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from stages.core.tracking import experiment_id; "
+        "experiment_id(sys.argv[1], Path(sys.argv[2]))"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, f"task{i}", str(tmp_path)],
+            env=project_env(),  # as DVC runs stages: no MLFLOW_TRACKING_URI from other tests
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], "\n".join(errors)
+    client = mlflow.MlflowClient(tracking.embedded_uri(tmp_path))
+    assert {e.name for e in client.search_experiments()} >= {"task0", "task1", "task2"}
