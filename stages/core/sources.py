@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import shutil
+import subprocess
 import sys
 import tarfile
 import urllib.error
@@ -145,16 +146,25 @@ def _fetch(url: str, part: Path) -> None:
                 )
 
 
-def unpack(archive: Path, dest: Path) -> None:
-    """Extract a zip or tar(.gz/.bz2/.xz) into dest, refusing entries that would land outside it.
+# Python reads no RAR; these system tools do (the first one on PATH is used).
+RAR_EXTRACTORS = {
+    "bsdtar": ["bsdtar", "-xf", "{archive}", "-C", "{dest}"],
+    "unrar": ["unrar", "x", "-o+", "-idq", "{archive}", "{dest}/"],
+    "unar": ["unar", "-quiet", "-force-overwrite", "-output-directory", "{dest}", "{archive}"],
+}
 
-    A plain file that is no archive (a CSV, say) is copied as it is.
+
+def unpack(archive: Path, dest: Path) -> None:
+    """Extract a zip, tar(.gz/.bz2/.xz) or rar into dest, refusing entries that would land
+    outside it. A plain file that is no archive (a CSV, say) is copied as it is.
     """
     name = archive.name.lower()
     if zipfile.is_zipfile(archive):
         _unzip(archive, dest)
     elif name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")) or _is_tar(archive):
         _untar(archive, dest)
+    elif _is_rar(archive):
+        _unrar(archive, dest)
     elif name.endswith((".zip", ".gz", ".tgz", ".bz2", ".xz", ".rar", ".7z")):
         raise UserError(f"{archive}: not a valid archive (corrupt or truncated {archive.suffix})")
     else:
@@ -166,6 +176,29 @@ def _is_tar(path: Path) -> bool:
         return tarfile.is_tarfile(path)
     except OSError:
         return False
+
+
+def _is_rar(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(7) in (b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01")
+
+
+def _unrar(archive: Path, dest: Path) -> None:
+    tool = next((t for t in RAR_EXTRACTORS if shutil.which(t)), None)
+    if tool is None:
+        raise UserError(
+            f"{archive}: a RAR archive needs a system extractor; install bsdtar "
+            "(apt install libarchive-tools), unrar or unar, or unpack it and use a path source"
+        )
+    command = [arg.format(archive=archive, dest=dest) for arg in RAR_EXTRACTORS[tool]]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no message"]
+        raise UserError(f"{archive}: {tool} could not extract it ({last[0]})")
+    root = dest.resolve()
+    for path in dest.rglob("*"):
+        if path.is_symlink() or not path.resolve().is_relative_to(root):
+            raise UserError(f"{archive}: entry {path.name!r} is a link or escapes the folder")
 
 
 def _unzip(archive: Path, dest: Path) -> None:

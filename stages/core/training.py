@@ -3,6 +3,8 @@ on GPU, progress only on a terminal, and per-epoch metrics into the active MLflo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 import warnings
@@ -28,6 +30,30 @@ def resolve_device(preference: str) -> str:
 
         raise UserError(f"params.yaml: common.device: {preference!r} is not available here")
     return preference
+
+
+def pretrained_weights(architecture: str, pretrained: bool, param_key: str):
+    """ImageNet weights of a torchvision model through its weights API, read from $TORCH_HOME
+    when offline; a missing file is one line naming where to put it (and the param to turn
+    off)."""
+    if not pretrained:
+        return None
+    import torchvision
+
+    from stages.core.errors import UserError
+
+    weights = torchvision.models.get_model_weights(architecture).DEFAULT
+    expected = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not expected.is_file():
+        try:
+            weights.get_state_dict(progress=False)
+        except Exception as exc:  # noqa: BLE001 - any download failure means the same to a user
+            raise UserError(
+                f"params.yaml: {param_key}: weights file {expected} is missing and could not be "
+                f"downloaded ({type(exc).__name__}); place {weights.url} there or set "
+                f"{param_key.rsplit('.', 1)[-1]}: false"
+            ) from None
+    return weights
 
 
 def precision_for(device: str) -> str:
@@ -93,6 +119,15 @@ class EpochHistory(pl.Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rows = state["rows"]
+
+
+def checkpoint_dir(root: Path, task: str, config: Any, inputs: Path) -> Path:
+    """`.checkpoints/<task>/<fingerprint>/`: an interrupted training may be resumed only by one
+    with the same configuration (JSON-able) and the same cached input files (name and size)."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for path in sorted(inputs.glob("*.pt")):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return root / ".checkpoints" / task / digest.hexdigest()[:16]
 
 
 def fit_resumable(

@@ -3,8 +3,6 @@ torchvision v2 augmentation and torchmetrics F1."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning.pytorch as pl
 import torch
 import torchvision
@@ -13,34 +11,16 @@ from torch.utils.data import Dataset
 from torchmetrics.classification import MulticlassF1Score
 from torchvision.transforms import v2
 
-from stages.core.errors import UserError
+from stages.core.training import pretrained_weights
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-def weights_for(architecture: str, pretrained: bool):
-    """ImageNet weights through torchvision's weights API, read from $TORCH_HOME when offline;
-    a missing file is one line naming where to put it."""
-    if not pretrained:
-        return None
-    weights = torchvision.models.get_model_weights(architecture).DEFAULT
-    expected = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not expected.is_file():
-        try:
-            weights.get_state_dict(progress=False)
-        except Exception as exc:  # noqa: BLE001 - any download failure means the same to a user
-            raise UserError(
-                f"params.yaml: simpsons.train.pretrained: weights file {expected} is missing and "
-                f"could not be downloaded ({type(exc).__name__}); place {weights.url} there "
-                "or set pretrained: false"
-            ) from None
-    return weights
 
 
 def build_network(architecture: str, classes: int, pretrained: bool) -> tuple[nn.Module, str]:
     """The network and the name prefix of its new head (the part trained while frozen)."""
     network = torchvision.models.get_model(
-        architecture, weights=weights_for(architecture, pretrained)
+        architecture,
+        weights=pretrained_weights(architecture, pretrained, "simpsons.train.pretrained"),
     )
     if architecture == "resnet18":
         network.fc = nn.Linear(network.fc.in_features, classes)

@@ -4,8 +4,6 @@ stopped; the best weights are logged and registered in MLflow."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 
 import numpy as np
@@ -16,7 +14,13 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
-from stages.core.training import fit_resumable, loader_options, resolve_device, seed_everything
+from stages.core.training import (
+    checkpoint_dir,
+    fit_resumable,
+    loader_options,
+    resolve_device,
+    seed_everything,
+)
 from stages.simpsons.model import CachedImages, ImageClassifier, eval_transform, train_transform
 from stages.simpsons.params import TrainParams
 from stages.simpsons.preprocess import CLASSES_FILE
@@ -49,14 +53,6 @@ def loaders(train: dict, val: dict, params: TrainParams, classes: int, device: s
     return train_loader, val_loader
 
 
-def fingerprint(params: TrainParams, processed) -> str:
-    """Which interrupted run may be resumed: same params, same cached data."""
-    digest = hashlib.sha256(json.dumps(params.model_dump(), sort_keys=True).encode())
-    for path in sorted(processed.glob("*.pt")):
-        digest.update(f"{path.name}:{path.stat().st_size}".encode())
-    return digest.hexdigest()[:16]
-
-
 def run(ctx: StepContext) -> None:
     params: TrainParams = ctx.task_params.train
     processed = ctx.paths.processed
@@ -84,7 +80,7 @@ def run(ctx: StepContext) -> None:
     if device == "cuda":
         module = module.to(memory_format=torch.channels_last)
     train_loader, val_loader = loaders(train, val, params, len(classes), device)
-    checkpoints = ctx.root / ".checkpoints" / ctx.task / fingerprint(params, processed)
+    checkpoints = checkpoint_dir(ctx.root, ctx.task, params.model_dump(), processed)
 
     with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
         tracking.log_params(

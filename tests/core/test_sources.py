@@ -209,3 +209,26 @@ def test_failing_builtin_leaves_previous_output(tmp_path):
         fetch_source(SourceParams(), dest, broken, tmp_path)
     assert sorted(p.name for p in dest.iterdir()) == ["train.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+
+
+def test_a_rar_archive_without_an_extractor_says_what_to_install(tmp_path, monkeypatch):
+    archive = tmp_path / "PH2Dataset.rar"
+    archive.write_bytes(b"Rar!\x1a\x07\x00" + b"\x00" * 64)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no bsdtar, unrar or unar
+    with pytest.raises(UserError, match=r"PH2Dataset.rar: a RAR archive needs a system extractor"):
+        unpack(archive, tmp_path / "out")
+
+
+def test_a_failing_rar_extractor_is_one_line(tmp_path, monkeypatch):
+    """A stand-in `unrar` on PATH that fails like the real one on a damaged archive."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "unrar"
+    tool.write_text("#!/bin/sh\necho 'PH2Dataset.rar: checksum error' >&2\nexit 3\n")
+    tool.chmod(0o755)
+    archive = tmp_path / "PH2Dataset.rar"
+    archive.write_bytes(b"Rar!\x1a\x07\x01\x00" + b"\x00" * 64)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UserError, match=r"unrar could not extract it \(PH2Dataset.rar: checksum"):
+        unpack(archive, tmp_path / "out")

@@ -138,27 +138,3 @@ def test_default_pipeline_reaches_the_f1_mark(pipeline: Path):
     history = pd.read_csv(pipeline / "models/simpsons/history.csv")
     assert history["val_f1_micro"].iloc[-1] > history["val_f1_micro"].iloc[0]
     assert Image.open(pipeline / "reports/simpsons/plots/confusion.png").width > 100
-
-
-def test_missing_pretrained_weights_offline_name_the_file(tmp_path, monkeypatch):
-    """Offline (as here), `pretrained: true` without the file in $TORCH_HOME says where to put
-    it; the network is made to refuse at once so the test never waits on DNS."""
-    import urllib.error
-
-    import torch
-
-    from stages.core.errors import UserError
-    from stages.simpsons.model import weights_for
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("network unreachable")
-
-    monkeypatch.setattr(torch.hub, "urlopen", offline)
-    with pytest.raises(UserError) as caught:
-        weights_for("mobilenet_v2", pretrained=True)
-    message = str(caught.value)
-    assert str(tmp_path / "hub" / "checkpoints" / "mobilenet_v2-") in message
-    assert "set pretrained: false" in message
-    assert weights_for("mobilenet_v2", pretrained=False) is None
