@@ -35,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parallelism", type=int, nargs="+", default=[os.cpu_count() or 1])
     parser.add_argument("--tasks", nargs="+", help="only these tasks (default: params.yaml's)")
+    parser.add_argument("--keep", action="store_true", help="keep the clones for inspection")
     args = parser.parse_args()
 
     env = project_env()
@@ -57,7 +58,10 @@ def main() -> None:
             results[f"speedup_parallelism_{n}"] = round(results["dvc_repro_s"] / seconds, 2)
         print(json.dumps(results, indent=2))
     finally:
-        shutil.rmtree(workdir)
+        if args.keep:
+            print(f"clones kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir)
 
 
 if __name__ == "__main__":
