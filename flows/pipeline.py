@@ -128,18 +128,28 @@ def metrics_markdown(root: Path, tasks: list[str]) -> str:
     return "\n".join(parts)
 
 
-def run_bounded(stages: list[Stage], parallelism: int, start) -> list[tuple[str, PrefectFuture]]:
-    """Starts every stage with at most `parallelism` running; returns them all finished."""
+def run_bounded(
+    stages: list[Stage], parallelism: int, start, on_gpu
+) -> list[tuple[str, PrefectFuture]]:
+    """Starts every stage with at most `parallelism` running; returns them all finished.
+
+    While a GPU stage runs, CPU stages go first: a second GPU stage would only wait for the
+    GPU's slot while holding a place a CPU stage could use.
+    """
     waiting, running, finished = list(stages), [], []
     while waiting or running:
         while waiting and len(running) < parallelism:
-            stage = waiting.pop(0)
-            running.append((stage.name, start(stage)))
+            gpu_busy = any(on_gpu(stage) for stage, _ in running)
+            stage = next((s for s in waiting if not (gpu_busy and on_gpu(s))), None)
+            if stage is None:
+                break  # only GPU stages left and the GPU is taken: wait for a stage to end
+            waiting.remove(stage)
+            running.append((stage, start(stage)))
         done = next(as_completed([future for _, future in running]))
         done.wait()  # records the final state in the future (the API may lag behind)
         entry = next(entry for entry in running if entry[1] is done)
         running.remove(entry)
-        finished.append(entry)
+        finished.append((entry[0].name, done))
     return finished
 
 
@@ -172,7 +182,7 @@ def run_graph(
         runnable = [graph[s] for s in level if not graph[s].upstream & blocked]
         outcome["skipped"] += [s for s in level if graph[s].upstream & blocked]
         logger.info(f"level {number}: {', '.join(s.name for s in runnable) or 'nothing to run'}")
-        for name, future in run_bounded(runnable, parallelism, start):
+        for name, future in run_bounded(runnable, parallelism, start, needs_accelerator):
             if future.state.is_completed():
                 outcome["completed"].append(name)
             else:

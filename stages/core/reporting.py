@@ -91,6 +91,10 @@ def data_section(validation: dict, detail: str = "") -> str:
     return "\n".join(["## Data", "", sentence, "", facts_table(validation), ""])
 
 
+def split_sizes(counts: dict[str, int]) -> str:
+    return "Split sizes: " + ", ".join(f"{name} {n}" for name, n in counts.items()) + "."
+
+
 def report_inputs(paths: Any) -> dict[str, Any]:
     """What every report reads: metrics, validation, the registry decision and the run."""
     from stages.core.fsio import read_json

@@ -11,6 +11,7 @@ from stages.core.reporting import (
     markdown_table,
     registry_paragraph,
     report_inputs,
+    split_sizes,
     write_report,
 )
 from stages.segmentation.evaluate import PAIRS_TABLE
@@ -76,10 +77,7 @@ def report_markdown(
             "",
             "![Validation IoU per epoch](plots/curves.png)",
             "",
-            data_section(
-                validation,
-                "Split sizes: " + ", ".join(f"{k} {v}" for k, v in splits["counts"].items()) + ".",
-            ),
+            data_section(validation, split_sizes(splits["counts"])),
         ]
     )
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from stages.segmentation.generate import IMAGES_DIR
 from stages.segmentation.schema import scan
-from tests.conftest import dvc, error_lines, set_tasks, stages_cli, tree_digest
+from tests.conftest import copy_project, error_lines, set_tasks, stages_cli, tree_digest
 
 TINY = {
     "source": {"images": 12, "width": 64, "height": 48},
@@ -31,12 +31,20 @@ TINY = {
 }
 
 
-@pytest.fixture
-def downloaded(project: Path) -> Path:
+@pytest.fixture(scope="module")
+def validated_once(tmp_path_factory) -> Path:
+    """A clone after a passing download and validate (shared: tests work on copies)."""
+    project = copy_project(tmp_path_factory.mktemp("segmentation") / "project")
     set_tasks(project, ["segmentation"], segmentation=TINY)
-    result = stages_cli(project, "download", "segmentation")
-    assert result.returncode == 0, result.stderr
+    for step in ("download", "validate"):
+        result = stages_cli(project, step, "segmentation")
+        assert result.returncode == 0, result.stderr
     return project
+
+
+@pytest.fixture
+def downloaded(validated_once: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(validated_once, tmp_path / "project", symlinks=True))
 
 
 def case_dir(root: Path, case: str) -> Path:
@@ -53,8 +61,6 @@ def test_the_builtin_source_is_read_as_real_ph2(downloaded):
 
 
 def validate_fails_keeping_the_last_good_report(root: Path, break_data) -> str:
-    ok = stages_cli(root, "validate", "segmentation")
-    assert ok.returncode == 0, ok.stderr
     report = root / "reports" / "segmentation" / "validation.json"
     before = tree_digest(report)
     break_data()
@@ -114,9 +120,12 @@ def test_an_unreadable_image_is_named(downloaded):
 
 
 @pytest.mark.slow
-def test_the_task_runs_end_to_end_on_a_zipped_ph2_served_over_http(project, server, tmp_path):
+def test_a_zipped_ph2_served_over_http_reaches_the_cached_tensors(project, server, tmp_path):
     """The real archive's route: a url source with its sha256, a zip with the PH2 folder
-    nested one level deeper than the builtin writes it (as Kaggle copies do)."""
+    nested one level deeper than the builtin writes it (as Kaggle copies do). The steps after
+    preprocess read only the cached tensors, which the full pipeline test covers."""
+    import torch
+
     from stages.segmentation.generate import GeneratorSpec, write_ph2
 
     root, base, _ = server
@@ -130,13 +139,16 @@ def test_the_task_runs_end_to_end_on_a_zipped_ph2_served_over_http(project, serv
     source = {"kind": "url", "url": f"{base}/PH2Dataset.zip", "sha256": digest}
     set_tasks(project, ["segmentation"], segmentation={**TINY, "source": source})
 
-    dvc(project, "repro")
+    for step in ("download", "validate", "preprocess"):
+        result = stages_cli(project, step, "segmentation")
+        assert result.returncode == 0, f"{step}: {result.stderr}"
 
-    reports = project / "reports" / "segmentation"
-    metrics = json.loads((reports / "metrics.json").read_text())
-    assert set(metrics["test"]) == {"unet+dice", "unet+bce_dice", "segnet+dice", "segnet+bce_dice"}
-    assert metrics["headline"]["model"] == metrics["selected"]
-    submission = (reports / "submission.csv").read_text().splitlines()
-    assert submission[0] == "Id,EncodedPixels" and len(submission) == 1 + metrics["test_images"]
-    assert "Models × losses" in (reports / "report.md").read_text()
-    assert (reports / "plots" / "grid_heatmap.png").is_file()
+    facts = json.loads((project / "reports/segmentation/validation.json").read_text())["facts"]
+    assert facts["case folder"] == "ph2-copy/PH2Dataset/PH2 Dataset images"
+    assert facts["usable pairs"] == 12
+    splits = json.loads((project / "data/processed/segmentation/splits.json").read_text())
+    assert splits["counts"] == {"train": 6, "val": 3, "test": 3}
+    test = torch.load(project / "data/processed/segmentation/test.pt")
+    assert test["images"].shape == (3, 3, 32, 32) and test["images"].dtype == torch.uint8
+    assert test["masks"].shape == (3, 1, 32, 32) and set(test["masks"].unique().tolist()) <= {0, 1}
+    assert sorted(test["cases"]) == splits["cases"]["test"]
