@@ -30,7 +30,9 @@ class ValidateParams(StrictModel):
 
 
 class PreprocessParams(StrictModel):
-    size: int = Field(default=96, ge=32, description="side of the cached squares (256: real PH2)")
+    size: int | None = Field(
+        default=None, ge=32, description="side of the cached squares; none: 64 builtin, 256 real"
+    )
     val_fraction: float = Field(default=0.25, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.25, gt=0, lt=0.5)
 

@@ -14,6 +14,8 @@ from stages.core.fsio import dump_json, staged_outputs
 from stages.segmentation.schema import read_mask, scan, usable
 
 SPLITS = ("train", "val", "test")
+# The usual PH2 protocol resizes to 256; the small builtin images train in minutes at 64.
+DEFAULT_SIZE = {"builtin": 64, "real": 256}
 SPLITS_FILE = "splits.json"
 
 
@@ -51,15 +53,19 @@ def run(ctx: StepContext) -> None:
     split = assign_splits(
         list(pairs["case"]), params.val_fraction, params.test_fraction, ctx.common.seed
     )
+    size = (
+        params.size
+        or DEFAULT_SIZE["builtin" if ctx.task_params.source.kind == "builtin" else "real"]
+    )
     out = ctx.paths.processed
     with staged_outputs(out) as staging:
         tmp = staging[out]
         tmp.mkdir()
         for name in SPLITS:
             rows = pairs[pairs["case"].map(split) == name]
-            torch.save(cache(rows, params.size), tmp / f"{name}.pt")
+            torch.save(cache(rows, size), tmp / f"{name}.pt")
         summary = {
-            "size": params.size,
+            "size": size,
             "counts": {name: int((split == name).sum()) for name in SPLITS},
             "cases": {name: sorted(split.index[split == name]) for name in SPLITS},
         }
