@@ -11,21 +11,12 @@ from PIL import Image
 
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
+from stages.core.splits import SPLITS, random_splits
 from stages.segmentation.schema import read_mask, scan, usable
 
-SPLITS = ("train", "val", "test")
 # The usual PH2 protocol resizes to 256; the small builtin images train in minutes at 64.
 DEFAULT_SIZE = {"builtin": 64, "real": 256}
 SPLITS_FILE = "splits.json"
-
-
-def assign_splits(cases: list[str], val: float, test: float, seed: int) -> pd.Series:
-    order = np.random.default_rng(seed).permutation(len(cases))
-    n_val, n_test = max(1, round(len(cases) * val)), max(1, round(len(cases) * test))
-    names = np.array(["train"] * len(cases), dtype=object)
-    names[order[:n_val]] = "val"
-    names[order[n_val : n_val + n_test]] = "test"
-    return pd.Series(names, index=cases, name="split")
 
 
 def load_pair(image: str, mask: str, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +41,7 @@ def cache(rows: pd.DataFrame, size: int) -> dict:
 def run(ctx: StepContext) -> None:
     params = ctx.task_params.preprocess
     pairs = usable(scan(ctx.paths.raw))
-    split = assign_splits(
+    split = random_splits(
         list(pairs["case"]), params.val_fraction, params.test_fraction, ctx.common.seed
     )
     size = (
