@@ -75,7 +75,8 @@ def class_table(coco: dict, at_50: dict, test: dict) -> pd.DataFrame:
     table["objects"] = [int(((labels == i + 1) & ~difficult).sum()) for i in range(len(classes))]
     table["difficult"] = [int(((labels == i + 1) & difficult).sum()) for i in range(len(classes))]
     table.index.name = "class"
-    return table.where(table >= 0)  # torchmetrics writes -1 for a class with no objects
+    # torchmetrics writes -1 (or nothing) for a class without objects: no score, not zero
+    return table.astype(object).where(table >= 0, None)
 
 
 def precision_by_threshold(at_50: dict, classes: list[str]) -> dict[str, pd.DataFrame]:
@@ -107,7 +108,7 @@ def at_threshold(curves: dict[str, pd.DataFrame], threshold: float) -> dict[str,
         result[name] = (
             {"precision": float(kept["precision"].iloc[-1]), "recall": float(kept["recall"].max())}
             if len(kept)
-            else {"precision": float("nan"), "recall": 0.0}
+            else {"precision": None, "recall": 0.0}
         )
     return result
 
@@ -115,7 +116,7 @@ def at_threshold(curves: dict[str, pd.DataFrame], threshold: float) -> dict[str,
 def _drawn(image: torch.Tensor, boxes: torch.Tensor, names: list[str], colours: list[str]):
     if not len(boxes):
         return image
-    return draw_bounding_boxes(image, boxes, names, colors=colours, width=2, font_size=10)
+    return draw_bounding_boxes(image, boxes, names, colors=colours, width=2)
 
 
 def examples_figure(
@@ -153,7 +154,7 @@ def examples_figure(
 
 
 def ap_figure(tables: dict[str, pd.DataFrame]) -> plt.Figure:
-    frame = pd.DataFrame({name: table["ap_50"] for name, table in tables.items()})
+    frame = pd.DataFrame({name: table["ap_50"] for name, table in tables.items()}).astype(float)
     fig, ax = plt.subplots(figsize=(1.6 * len(frame) + 3, 4))
     frame.plot.bar(ax=ax, rot=0)
     ax.set_ylim(0, 1)

@@ -4,6 +4,7 @@ inference function every consumer uses, and the Lightning module that trains a d
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
@@ -177,6 +178,7 @@ def score_targets(cached: dict) -> list[dict[str, torch.Tensor]]:
 
 
 def mean_average_precision(**options) -> MeanAveragePrecision:
+    logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)  # its per-call summaries
     return MeanAveragePrecision(
         box_format="xyxy", iou_type="bbox", backend="faster_coco_eval", **options
     )

@@ -149,14 +149,15 @@ def _describe(
     row = dict.fromkeys(IMAGE_COLUMNS)
     name = str(xml.relative_to(raw))
     row.update(name=name, annotation=str(xml), layout=layout, objects=0)
+    candidates = [p for p in images.glob(f"{xml.stem}.*") if p.suffix.lower() in IMAGE_SUFFIXES]
     try:
         parsed = parse_annotation(xml)
     except ValueError as exc:
         row["unreadable"] = f"{name}: {exc}"
+        row["image"] = str(sorted(candidates)[0]) if candidates else None  # not unannotated
         return row, []
     image = images / parsed.filename if parsed.filename else None
     if image is None or not image.is_file():
-        candidates = [p for p in images.glob(f"{xml.stem}.*") if p.suffix.lower() in IMAGE_SUFFIXES]
         image = sorted(candidates)[0] if candidates else None
     if image is None:
         row["missing_image"] = name
