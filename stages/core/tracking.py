@@ -198,6 +198,22 @@ def register_run_model(task: str, root: Path, run: Any, model_uri: str) -> dict[
     }
 
 
+def register_torch_model(
+    task: str, root: Path, run: Any, network: Any, *packages: str
+) -> dict[str, str]:
+    """Log a torch module to the active run (pickled: it loads without our code's builders,
+    with torch, torchvision and `packages` pinned) and register it as the `challenger`."""
+    import mlflow
+
+    info = mlflow.pytorch.log_model(
+        network,
+        name="model",
+        serialization_format="pickle",
+        pip_requirements=pinned("torch", "torchvision", *packages),
+    )
+    return register_run_model(task, root, run, info.model_uri)
+
+
 def pinned(*packages: str) -> list[str]:
     """Explicit pip requirements of a logged model: the installed versions, no inference."""
     from importlib.metadata import version

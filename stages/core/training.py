@@ -130,6 +130,36 @@ def checkpoint_dir(root: Path, task: str, config: Any, inputs: Path) -> Path:
     return root / ".checkpoints" / task / digest.hexdigest()[:16]
 
 
+def fit_on_datasets(
+    module: pl.LightningModule,
+    train_set: Any,
+    val_set: Any,
+    params: Any,
+    device: str,
+    checkpoints: Path,
+    monitor: str,
+    collate_fn: Any = None,
+) -> tuple[pl.LightningModule, list[dict[str, float]], int]:
+    """`fit_resumable` on shuffled training batches and double-size validation batches;
+    `params` is a task's train section (batch_size, epochs, patience)."""
+    from torch.utils.data import DataLoader
+
+    options = {**loader_options(device), "collate_fn": collate_fn}
+    train_loader = DataLoader(train_set, params.batch_size, shuffle=True, **options)
+    val_loader = DataLoader(val_set, params.batch_size * 2, **options)
+    return fit_resumable(
+        module,
+        train_loader,
+        val_loader,
+        device,
+        params.epochs,
+        checkpoints,
+        monitor=monitor,
+        mode="max",
+        patience=params.patience,
+    )
+
+
 def fit_resumable(
     module: pl.LightningModule,
     train_loader: Any,

@@ -10,15 +10,13 @@ import time
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
 from stages.core.training import (
     checkpoint_dir,
-    fit_resumable,
-    loader_options,
+    fit_on_datasets,
     resolve_device,
     seed_everything,
 )
@@ -48,27 +46,15 @@ def train_detector(
         learning_rate=params.learning_rate,
         weight_decay=params.weight_decay,
     )
-    options = loader_options(device)
-    train_loader = DataLoader(
-        CachedDetections(train, augment=params.augment),
-        params.batch_size,
-        shuffle=True,
-        collate_fn=collate,
-        **options,
-    )
-    val_loader = DataLoader(
-        CachedDetections(val, augment=False), params.batch_size, collate_fn=collate, **options
-    )
-    return fit_resumable(
+    return fit_on_datasets(
         module,
-        train_loader,
-        val_loader,
+        CachedDetections(train, augment=params.augment),
+        CachedDetections(val, augment=False),
+        params,
         device,
-        params.epochs,
         checkpoints,
         monitor="val_map_50",
-        mode="max",
-        patience=params.patience,
+        collate_fn=collate,
     )
 
 
@@ -112,13 +98,7 @@ def run(ctx: StepContext) -> None:
         import mlflow
 
         mlflow.set_tag("selected_model", selected)
-        info = mlflow.pytorch.log_model(
-            networks[selected],
-            name="model",
-            serialization_format="pickle",
-            pip_requirements=tracking.pinned("torch", "torchvision"),
-        )
-        run_info = tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
+        run_info = tracking.register_torch_model(ctx.task, ctx.root, run, networks[selected])
 
     out = ctx.paths.models
     specs = {spec.name: spec for spec in params.models}

@@ -11,15 +11,13 @@ import time
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
 from stages.core.training import (
     checkpoint_dir,
-    fit_resumable,
-    loader_options,
+    fit_on_datasets,
     resolve_device,
     seed_everything,
 )
@@ -53,22 +51,15 @@ def train_pair(
     )
     if device == "cuda":
         module = module.to(memory_format=torch.channels_last)
-    options = loader_options(device)
     train, val = data
-    train_loader = DataLoader(
-        CachedPairs(train, augment=True), params.batch_size, shuffle=True, **options
-    )
-    val_loader = DataLoader(CachedPairs(val, augment=False), params.batch_size * 2, **options)
-    return fit_resumable(
+    return fit_on_datasets(
         module,
-        train_loader,
-        val_loader,
+        CachedPairs(train, augment=True),
+        CachedPairs(val, augment=False),
+        params,
         device,
-        params.epochs,
         checkpoints,
         monitor="val_iou",
-        mode="max",
-        patience=params.patience,
     )
 
 
@@ -113,13 +104,9 @@ def run(ctx: StepContext) -> None:
         import mlflow
 
         mlflow.set_tag("selected_pair", selected)
-        info = mlflow.pytorch.log_model(
-            networks[selected],
-            name="model",
-            serialization_format="pickle",
-            pip_requirements=tracking.pinned("torch", "torchvision", "segmentation-models-pytorch"),
+        run_info = tracking.register_torch_model(
+            ctx.task, ctx.root, run, networks[selected], "segmentation-models-pytorch"
         )
-        run_info = tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
 
     out = ctx.paths.models
     specs = {pair_name(m, loss): (m, loss) for m, loss in grid(params)}

@@ -108,13 +108,7 @@ def run(ctx: StepContext) -> None:
         best = max(history, key=lambda row: row.get("val_f1_micro", -1))
         tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
         network = module.network.to("cpu").eval()
-        info = mlflow.pytorch.log_model(
-            network,
-            name="model",
-            serialization_format="pickle",
-            pip_requirements=tracking.pinned("torch", "torchvision"),
-        )
-        run_info = tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
+        run_info = tracking.register_torch_model(ctx.task, ctx.root, run, network)
 
     out = ctx.paths.models
     with staged_outputs(out) as staging:

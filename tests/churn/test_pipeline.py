@@ -1,4 +1,4 @@
-"""The churn pipeline end to end with its real default params: `dvc repro` in a fresh clone."""
+"""The churn pipeline end to end: `dvc repro` in a fresh clone (training shrunk for the suite)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_ensemble_passes_the_course_mark_and_beats_every_member(repo: Path):
         assert ensemble["roc_auc"] >= member["roc_auc"], name
         assert 0.80 < member["roc_auc"] < 0.90, name
     for name, cv in scores["cv"].items():
-        assert cv["folds"] == 10, name  # 5 folds x 2 repeats
+        assert cv["folds"] == 5, name  # the suite runs 5 folds x 1 repeat
         assert 0.82 < cv["roc_auc_mean"] < 0.88 and 0 < cv["roc_auc_std"] < 0.05, name
     assert 0 < ensemble["threshold"] < 1 and ensemble["f1"] > 0.55
 
