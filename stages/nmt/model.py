@@ -1,0 +1,623 @@
+"""Translation models over token ids: an attentional LSTM seq2seq and a Transformer, one
+incremental-decoding interface for both, greedy and beam-search decoding, and the loss.
+
+Conventions: tensors are batch-first. `src` is [B, S] right-padded with `pad_id`; `tgt_in` is
+[B, T] (bos + target) and the targets are [B, T] (target + eos). Both models implement
+
+    encode(src) -> state
+    decode_step(state, prev_tokens [N]) -> (log_probs [N, V], new_state, attention [N, S])
+
+where `state.select(index)` gathers (reorders, expands) the N rows of a state, which is all beam
+search needs. `attention` is a distribution over the source positions: rows sum to 1 and are
+exactly zero on padded positions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = [
+    "Decoded",
+    "DecoderState",
+    "IncrementalDecoder",
+    "Seq2SeqAttention",
+    "Seq2SeqState",
+    "TransformerState",
+    "TransformerTranslator",
+    "beam_search",
+    "build_model",
+    "default_max_len",
+    "greedy_decode",
+    "length_penalty",
+    "parameter_count",
+    "translation_loss",
+]
+
+
+class DecoderState(Protocol):
+    def select(self, index: Tensor) -> DecoderState:
+        """The rows `index` of the state (beam reordering or expansion)."""
+        ...
+
+
+class IncrementalDecoder(Protocol):
+    pad_id: int
+
+    def encode(self, src: Tensor) -> DecoderState: ...
+
+    def decode_step(
+        self, state: DecoderState, prev_tokens: Tensor
+    ) -> tuple[Tensor, DecoderState, Tensor]: ...
+
+
+def source_mask(src: Tensor, pad_id: int) -> Tensor:
+    """[B, S] bool, True on real tokens. An all-pad (empty) source keeps its first position so
+    attention and packing never see a row with nothing to attend to."""
+    mask = src != pad_id
+    mask[:, 0] |= ~mask.any(dim=1)
+    return mask
+
+
+# --------------------------------------------------------------------------------------------
+# Seq2seq with attention
+
+
+class BahdanauAttention(nn.Module):
+    """Additive attention: score(q, m) = v . tanh(W_k m + W_q q)."""
+
+    def __init__(self, query_size: int, memory_size: int, size: int) -> None:
+        super().__init__()
+        self.key = nn.Linear(memory_size, size, bias=False)
+        self.query = nn.Linear(query_size, size)
+        self.v = nn.Linear(size, 1, bias=False)
+
+    def keys(self, memory: Tensor) -> Tensor:
+        return self.key(memory)
+
+    def scores(self, query: Tensor, keys: Tensor) -> Tensor:
+        return self.v(torch.tanh(keys + self.query(query).unsqueeze(1))).squeeze(-1)
+
+
+class LuongAttention(nn.Module):
+    """Multiplicative ("general") attention: score(q, m) = q . W m."""
+
+    def __init__(self, query_size: int, memory_size: int) -> None:
+        super().__init__()
+        self.key = nn.Linear(memory_size, query_size, bias=False)
+
+    def keys(self, memory: Tensor) -> Tensor:
+        return self.key(memory)
+
+    def scores(self, query: Tensor, keys: Tensor) -> Tensor:
+        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)
+
+
+@dataclass
+class Seq2SeqState:
+    memory: Tensor  # [N, S, 2H] encoder outputs
+    keys: Tensor  # [N, S, A] attention keys, precomputed once per source
+    mask: Tensor  # [N, S] True on real source tokens
+    hidden: Tensor  # [L, N, H]
+    cell: Tensor  # [L, N, H]
+    feed: Tensor  # [N, H] previous attentional vector (input feeding)
+
+    def select(self, index: Tensor) -> Seq2SeqState:
+        return Seq2SeqState(
+            memory=self.memory.index_select(0, index),
+            keys=self.keys.index_select(0, index),
+            mask=self.mask.index_select(0, index),
+            hidden=self.hidden.index_select(1, index),
+            cell=self.cell.index_select(1, index),
+            feed=self.feed.index_select(0, index),
+        )
+
+
+class Seq2SeqAttention(nn.Module):
+    """Bidirectional LSTM encoder (packed), bridged final states, LSTM decoder with Luong-style
+    input feeding and Bahdanau (additive) or Luong (general) attention over the encoder outputs.
+
+    Each decoder step: LSTM([emb(y_{t-1}); feed_{t-1}]) -> h_t; attention(h_t, memory) ->
+    context c_t; feed_t = tanh(W [h_t; c_t]); logits = W_o feed_t. Teacher forcing runs the same
+    step in a loop, so it is exactly the incremental decoder and is causal by construction.
+    """
+
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        pad_id: int,
+        embedding: int = 256,
+        hidden: int = 256,
+        layers: int = 1,
+        dropout: float = 0.2,
+        attention: Literal["bahdanau", "luong"] = "bahdanau",
+    ) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+        self.hidden_size = hidden
+        self.layers = layers
+        self.src_embedding = nn.Embedding(src_vocab, embedding, padding_idx=pad_id)
+        self.tgt_embedding = nn.Embedding(tgt_vocab, embedding, padding_idx=pad_id)
+        between = dropout if layers > 1 else 0.0
+        self.encoder = nn.LSTM(
+            embedding, hidden, layers, batch_first=True, bidirectional=True, dropout=between
+        )
+        self.bridge_hidden = nn.Linear(2 * hidden, hidden)
+        self.bridge_cell = nn.Linear(2 * hidden, hidden)
+        self.decoder = nn.LSTM(
+            embedding + hidden, hidden, layers, batch_first=True, dropout=between
+        )
+        if attention == "bahdanau":
+            self.attention: BahdanauAttention | LuongAttention = BahdanauAttention(
+                hidden, 2 * hidden, hidden
+            )
+        elif attention == "luong":
+            self.attention = LuongAttention(hidden, 2 * hidden)
+        else:
+            raise ValueError(f"attention must be 'bahdanau' or 'luong', not {attention!r}")
+        self.combine = nn.Linear(3 * hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden, tgt_vocab)
+
+    def encode(self, src: Tensor) -> Seq2SeqState:
+        batch, length = src.shape
+        mask = source_mask(src, self.pad_id)
+        lengths = mask.sum(dim=1).cpu()
+        embedded = self.dropout(self.src_embedding(src))
+        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+        outputs, (h, c) = self.encoder(packed)
+        memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=length)
+
+        def bridge(final: Tensor, linear: nn.Linear) -> Tensor:
+            # [L*2, B, H] -> [L, B, 2H]: forward and backward final states of each layer
+            final = final.view(self.layers, 2, batch, self.hidden_size)
+            return torch.tanh(linear(torch.cat([final[:, 0], final[:, 1]], dim=-1)))
+
+        return Seq2SeqState(
+            memory=memory,
+            keys=self.attention.keys(memory),
+            mask=mask,
+            hidden=bridge(h, self.bridge_hidden).contiguous(),
+            cell=bridge(c, self.bridge_cell).contiguous(),
+            feed=memory.new_zeros(batch, self.hidden_size),
+        )
+
+    def _step(self, state: Seq2SeqState, tokens: Tensor) -> tuple[Tensor, Seq2SeqState, Tensor]:
+        embedded = self.dropout(self.tgt_embedding(tokens))
+        inputs = torch.cat([embedded, state.feed], dim=-1).unsqueeze(1)
+        output, (hidden, cell) = self.decoder(inputs, (state.hidden, state.cell))
+        query = output.squeeze(1)
+        scores = self.attention.scores(query, state.keys)
+        weights = scores.masked_fill(~state.mask, float("-inf")).softmax(dim=-1)
+        context = torch.bmm(weights.unsqueeze(1), state.memory).squeeze(1)
+        feed = torch.tanh(self.combine(torch.cat([query, context], dim=-1)))
+        logits = self.output(self.dropout(feed))
+        new_state = Seq2SeqState(state.memory, state.keys, state.mask, hidden, cell, feed)
+        return logits, new_state, weights
+
+    def decode_step(
+        self, state: Seq2SeqState, prev_tokens: Tensor
+    ) -> tuple[Tensor, Seq2SeqState, Tensor]:
+        logits, state, weights = self._step(state, prev_tokens)
+        return logits.log_softmax(dim=-1), state, weights
+
+    def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
+        state = self.encode(src)
+        steps = []
+        for t in range(tgt_in.size(1)):
+            logits, state, _ = self._step(state, tgt_in[:, t])
+            steps.append(logits)
+        return torch.stack(steps, dim=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Transformer
+
+
+def sinusoidal_positions(length: int, size: int, device: torch.device | None = None) -> Tensor:
+    """[length, size] sine/cosine position encodings of "Attention Is All You Need"."""
+    position = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
+    frequency = torch.exp(
+        torch.arange(0, size, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / size)
+    )
+    table = torch.zeros(length, size, device=device)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : size // 2]
+    return table
+
+
+def causal_mask(length: int, device: torch.device) -> Tensor:
+    """[T, T] bool, True where attention is forbidden (a query looking at a later key)."""
+    return torch.ones(length, length, dtype=torch.bool, device=device).triu(diagonal=1)
+
+
+@dataclass
+class TransformerState:
+    memory: Tensor  # [N, S, D] encoder output
+    padding: Tensor  # [N, S] True on padded source positions
+    prefix: Tensor  # [N, t] target tokens fed so far (bos first)
+
+    def select(self, index: Tensor) -> TransformerState:
+        return TransformerState(
+            memory=self.memory.index_select(0, index),
+            padding=self.padding.index_select(0, index),
+            prefix=self.prefix.index_select(0, index),
+        )
+
+
+class TransformerTranslator(nn.Module):
+    """`nn.Transformer` (pre-norm, batch-first) with scaled embeddings and sinusoidal positions.
+
+    Incremental decoding re-runs the decoder over the whole prefix each step (no KV cache) and
+    returns the last decoder layer's cross-attention of the newest position, averaged over heads.
+    """
+
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        pad_id: int,
+        d_model: int = 256,
+        heads: int = 4,
+        encoder_layers: int = 3,
+        decoder_layers: int = 3,
+        feedforward: int = 512,
+        dropout: float = 0.1,
+        max_len: int = 256,
+    ) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+        self.d_model = d_model
+        self.src_embedding = nn.Embedding(src_vocab, d_model, padding_idx=pad_id)
+        self.tgt_embedding = nn.Embedding(tgt_vocab, d_model, padding_idx=pad_id)
+        self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
+        self.dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, feedforward, dropout, batch_first=True, norm_first=True
+        )
+        # built here only to turn off nested tensors, which pre-norm layers cannot use anyway
+        encoder = nn.TransformerEncoder(
+            layer, encoder_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
+        )
+        self.transformer = nn.Transformer(
+            d_model,
+            heads,
+            num_encoder_layers=encoder_layers,
+            num_decoder_layers=decoder_layers,
+            dim_feedforward=feedforward,
+            dropout=dropout,
+            custom_encoder=encoder,
+            batch_first=True,
+            norm_first=True,
+        )
+        self.output = nn.Linear(d_model, tgt_vocab)
+        for embedding in (self.src_embedding, self.tgt_embedding):
+            # N(0, 1/d) so that the sqrt(d) scaling gives unit-scale token vectors, comparable
+            # to the positions (N(0, 1) scaled by 16 would drown them)
+            nn.init.normal_(embedding.weight, std=d_model**-0.5)
+            with torch.no_grad():
+                embedding.weight[pad_id].zero_()
+
+    def _embed(self, embedding: nn.Embedding, tokens: Tensor) -> Tensor:
+        length = tokens.size(1)
+        positions = self.positions
+        if length > positions.size(0):
+            positions = sinusoidal_positions(length, self.d_model, tokens.device)
+        x = embedding(tokens) * math.sqrt(self.d_model) + positions[:length]
+        return self.dropout(x)
+
+    def encode(self, src: Tensor) -> TransformerState:
+        padding = ~source_mask(src, self.pad_id)
+        memory = self.transformer.encoder(
+            self._embed(self.src_embedding, src), src_key_padding_mask=padding
+        )
+        return TransformerState(memory, padding, src.new_empty(src.size(0), 0))
+
+    def _decode(
+        self, state: TransformerState, tgt: Tensor, with_attention: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """Decoder output [N, T, D] and, if asked, the last layer's cross-attention [N, T, S]
+        averaged over heads."""
+        x = self._embed(self.tgt_embedding, tgt)
+        mask = causal_mask(tgt.size(1), tgt.device)
+        tgt_padding = tgt == self.pad_id
+        layers = self.transformer.decoder.layers
+        attention = None
+        for i, layer in enumerate(layers):
+            if with_attention and i == len(layers) - 1:
+                # the pre-norm TransformerDecoderLayer.forward, asking the cross-attention for
+                # its weights
+                x = x + layer._sa_block(layer.norm1(x), mask, tgt_padding, True)
+                context, attention = layer.multihead_attn(
+                    layer.norm2(x),
+                    state.memory,
+                    state.memory,
+                    key_padding_mask=state.padding,
+                    need_weights=True,
+                    average_attn_weights=True,
+                )
+                x = x + layer.dropout2(context)
+                x = x + layer._ff_block(layer.norm3(x))
+            else:
+                x = layer(
+                    x,
+                    state.memory,
+                    tgt_mask=mask,
+                    tgt_key_padding_mask=tgt_padding,
+                    memory_key_padding_mask=state.padding,
+                    tgt_is_causal=True,
+                )
+        return self.transformer.decoder.norm(x), attention
+
+    def decode_step(
+        self, state: TransformerState, prev_tokens: Tensor
+    ) -> tuple[Tensor, TransformerState, Tensor]:
+        prefix = torch.cat([state.prefix, prev_tokens.unsqueeze(1)], dim=1)
+        state = TransformerState(state.memory, state.padding, prefix)
+        hidden, attention = self._decode(state, prefix, with_attention=True)
+        assert attention is not None
+        log_probs = self.output(hidden[:, -1]).log_softmax(dim=-1)
+        return log_probs, state, attention[:, -1]
+
+    def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
+        state = self.encode(src)
+        hidden, _ = self._decode(state, tgt_in, with_attention=False)
+        return self.output(hidden)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+@dataclass
+class Decoded:
+    """Per sentence: `tokens` without bos/eos; `scores` the sequence log-probability (eos
+    included when generated); `attention` [len(tokens), source length] on the CPU, one row per
+    output token over the sentence's non-pad source positions; `finished` whether eos was
+    produced (False: stopped by max_len)."""
+
+    tokens: list[list[int]]
+    scores: list[float]
+    attention: list[Tensor]
+    finished: list[bool]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty ((5 + length) / 6) ** alpha; `length` counts eos when produced."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+_penalty = length_penalty  # beam_search's `length_penalty` argument shadows the name
+
+
+def default_max_len(source_length: int) -> int:
+    return 2 * source_length + 10
+
+
+def _limits(src: Tensor, pad_id: int, max_len: int | None) -> list[int]:
+    """Per-sentence step limit: `max_len`, or one from the sentence's own (non-pad) length so
+    that padding and batch company never change a decoding."""
+    if max_len is not None:
+        if max_len < 1:
+            raise ValueError(f"max_len must be at least 1, not {max_len}")
+        return [max_len] * src.size(0)
+    return [default_max_len(int(n)) for n in (src != pad_id).sum(dim=1).tolist()]
+
+
+def _forbid(log_probs: Tensor, tokens: tuple[int, ...]) -> Tensor:
+    log_probs = log_probs.clone()
+    log_probs[:, list(tokens)] = float("-inf")
+    return log_probs
+
+
+class _EvalMode:
+    """Eval mode and no_grad inside, the model's previous mode restored after."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.no_grad = torch.no_grad()
+
+    def __enter__(self) -> None:
+        self.training = self.model.training
+        self.model.eval()
+        self.no_grad.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.no_grad.__exit__(*exc)
+        self.model.train(self.training)
+
+
+def greedy_decode(
+    model: nn.Module, src: Tensor, bos_id: int, eos_id: int, max_len: int | None = None
+) -> Decoded:
+    """Arg-max decoding of a batch; pad and bos are never produced."""
+    decoder: Any = model
+    pad_id = decoder.pad_id
+    batch = src.size(0)
+    limits = _limits(src, pad_id, max_len)
+    lengths = source_mask(src, pad_id).sum(dim=1).tolist()
+    with _EvalMode(model):
+        state = decoder.encode(src)
+        prev = torch.full((batch,), bos_id, dtype=torch.long, device=src.device)
+        active = torch.ones(batch, dtype=torch.bool, device=src.device)
+        limit = torch.tensor(limits, device=src.device)
+        scores = torch.zeros(batch, device=src.device)
+        chosen, attention = [], []
+        for step in range(max(limits)):
+            log_probs, state, weights = decoder.decode_step(state, prev)
+            log_probs = _forbid(log_probs, (pad_id, bos_id))
+            prev = log_probs.argmax(dim=-1)
+            active &= step < limit
+            scores += torch.where(active, log_probs.gather(1, prev[:, None]).squeeze(1), 0.0)
+            chosen.append(torch.where(active, prev, eos_id))
+            attention.append(weights)
+            active &= prev != eos_id
+            if not active.any():
+                break
+        tokens_all = torch.stack(chosen, dim=1).cpu()
+        attention_all = torch.stack(attention, dim=1).float().cpu()
+        tokens, attentions, finished = [], [], []
+        for b in range(batch):
+            row = tokens_all[b, : limits[b]].tolist()
+            ended = eos_id in row
+            row = row[: row.index(eos_id)] if ended else row
+            tokens.append(row)
+            attentions.append(attention_all[b, : len(row), : lengths[b]].clone())
+            finished.append(ended)
+    return Decoded(tokens, scores.cpu().tolist(), attentions, finished)
+
+
+@dataclass
+class _Hypothesis:
+    normalized: float
+    score: float
+    tokens: list[int]
+    attention: Tensor
+    finished: bool
+
+
+def beam_search(
+    model: nn.Module,
+    src: Tensor,
+    bos_id: int,
+    eos_id: int,
+    beam_size: int = 5,
+    max_len: int | None = None,
+    length_penalty: float = 0.6,
+) -> Decoded:
+    """Batched beam search. Each step keeps the `beam_size` best unfinished continuations of
+    every sentence; an eos ranked among the top `beam_size` candidates finishes a hypothesis.
+    A sentence is done when it has `beam_size` finished hypotheses or reaches its step limit
+    (its unfinished beams then count as hypotheses too); the winner maximises
+    score / ((5 + length) / 6) ** length_penalty. With beam_size=1 this is greedy decoding."""
+    if beam_size < 1:
+        raise ValueError("beam_size must be at least 1")
+    decoder: Any = model
+    pad_id = decoder.pad_id
+    alpha = length_penalty
+    batch, width = src.shape
+    k = beam_size
+    device = src.device
+    limits = _limits(src, pad_id, max_len)
+    lengths = source_mask(src, pad_id).sum(dim=1).tolist()
+    finished: list[list[_Hypothesis]] = [[] for _ in range(batch)]
+    done = [False] * batch
+
+    def hypothesis(row: int, score: float, steps: int, ended: bool, b: int) -> _Hypothesis:
+        return _Hypothesis(
+            normalized=score / _penalty(steps, alpha),
+            score=score,
+            tokens=history[row].tolist(),
+            attention=attention[row, :, : lengths[b]].float().cpu(),
+            finished=ended,
+        )
+
+    with _EvalMode(model):
+        state = decoder.encode(src)
+        state = state.select(torch.arange(batch, device=device).repeat_interleave(k))
+        scores = torch.full((batch, k), float("-inf"), device=device)
+        scores[:, 0] = 0.0  # every beam starts as the same empty hypothesis: expand one
+        history = torch.empty(batch * k, 0, dtype=torch.long, device=device)
+        attention = torch.empty(batch * k, 0, width, device=device)
+        prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
+        base = (torch.arange(batch, device=device) * k).unsqueeze(1)
+        for step in range(max(limits)):
+            log_probs, state, weights = decoder.decode_step(state, prev)
+            log_probs = _forbid(log_probs, (pad_id, bos_id))
+            vocab = log_probs.size(-1)
+            candidates = (scores.reshape(-1, 1) + log_probs).view(batch, k * vocab)
+            top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)
+            origin, token = top_index // vocab, top_index % vocab
+            is_eos = token == eos_id
+
+            # eos among the top k: a finished hypothesis (history so far, eos not in tokens)
+            ends = (is_eos[:, :k] & torch.isfinite(top_scores[:, :k])).nonzero().tolist()
+            if ends:
+                end_scores = top_scores.cpu()
+                end_rows = (base + origin).cpu()
+                for b, r in ends:
+                    if not done[b]:
+                        row, score = int(end_rows[b, r]), float(end_scores[b, r])
+                        finished[b].append(hypothesis(row, score, step + 1, True, b))
+
+            # the k best non-eos candidates continue (at most k of 2k candidates are eos)
+            keep = torch.sort(is_eos.to(torch.int8), dim=1, stable=True).indices[:, :k]
+            scores = top_scores.gather(1, keep)
+            rows = (base + origin.gather(1, keep)).view(-1)
+            prev = token.gather(1, keep).view(-1)
+            history = torch.cat([history[rows], prev.unsqueeze(1)], dim=1)
+            attention = torch.cat([attention[rows], weights[rows].unsqueeze(1)], dim=1)
+            state = state.select(rows)
+
+            alive_scores = None
+            for b in range(batch):
+                if done[b]:
+                    continue
+                if len(finished[b]) >= k:
+                    done[b] = True
+                elif step + 1 >= limits[b]:
+                    if alive_scores is None:
+                        alive_scores = scores.cpu()
+                    for j in range(k):
+                        score = float(alive_scores[b, j])
+                        if math.isfinite(score):
+                            finished[b].append(hypothesis(b * k + j, score, step + 1, False, b))
+                    done[b] = True
+            if all(done):
+                break
+
+    best = [max(hyps, key=lambda h: h.normalized) for hyps in finished]
+    return Decoded(
+        tokens=[h.tokens for h in best],
+        scores=[h.score for h in best],
+        attention=[h.attention for h in best],
+        finished=[h.finished for h in best],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Loss, size, factory
+
+
+def translation_loss(
+    logits: Tensor, targets: Tensor, pad_id: int, label_smoothing: float = 0.1
+) -> Tensor:
+    """Mean token cross entropy over non-pad targets, with label smoothing."""
+    return F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)),
+        targets.reshape(-1),
+        ignore_index=pad_id,
+        label_smoothing=label_smoothing,
+    )
+
+
+def parameter_count(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "seq2seq": Seq2SeqAttention,
+    "transformer": TransformerTranslator,
+}
+
+
+def build_model(spec: dict[str, Any], src_vocab: int, tgt_vocab: int, pad_id: int) -> nn.Module:
+    """A model from a params.yaml entry: `architecture` plus constructor keyword arguments
+    (`name` is ignored)."""
+    kwargs = {key: value for key, value in spec.items() if key not in ("name", "architecture")}
+    architecture = spec.get("architecture")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"unknown architecture {architecture!r}; expected one of {sorted(ARCHITECTURES)}"
+        )
+    return ARCHITECTURES[architecture](src_vocab, tgt_vocab, pad_id, **kwargs)

@@ -1,0 +1,292 @@
+"""train: every model in params (an attentional LSTM seq2seq, a Transformer, ...), each a nested
+MLflow run with its per-epoch curves: teacher forcing with label-smoothed cross entropy, AdamW
+with a linear warm-up then cosine decay, length-bucketed batches, and each epoch the validation
+loss and the validation BLEU of greedy decoding (on the first `val_bleu_sentences` validation
+sentences), which picks the best epoch. The model with the best validation BLEU is logged and
+registered as the task's model. Checkpoints make an interrupted run continue where it stopped."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Iterator
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from stages.core import tracking
+from stages.core.context import StepContext
+from stages.core.fsio import dump_json, staged_outputs
+from stages.core.training import (
+    checkpoint_dir,
+    fit_resumable,
+    loader_options,
+    resolve_device,
+    seed_everything,
+)
+from stages.nmt.decoding import MODELS_DIR, collate, decode_all, sacre_bleu
+from stages.nmt.model import build_model, parameter_count, translation_loss
+from stages.nmt.params import TrainParams, model_kwargs
+from stages.nmt.preprocess import PAD_ID, SplitData, load_split, load_tokenizers
+
+log = logging.getLogger(__name__)
+HISTORY_FILE, SELECTION_FILE = "history.csv", "selection.json"
+POOL_BATCHES = 50  # length bucketing: sort this many batches' worth of sentences at a time
+
+
+class TokenPairs(Dataset):
+    def __init__(self, data: SplitData) -> None:
+        self.src, self.tgt = data.src, data.tgt
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitem__(self, i: int) -> tuple[list[int], list[int]]:
+        return self.src[i], self.tgt[i]
+
+
+class BucketBatches(Sampler[list[int]]):
+    """Batches of sentences of similar length (little padding): each epoch a seeded shuffle,
+    pools of POOL_BATCHES batches sorted by length and cut into batches, the batches shuffled.
+    The same seed and epoch give the same batches, so a resumed run sees what it would have."""
+
+    def __init__(
+        self, lengths: list[int], batch_size: int, shuffle: bool = True, seed: int = 0
+    ) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this every epoch
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
+        pool = self.batch_size * POOL_BATCHES
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [
+                chunk[i : i + self.batch_size].tolist()
+                for i in range(0, len(chunk), self.batch_size)
+            ]
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """Learning-rate factor: linear from 1/warmup to 1, then cosine down to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class Translator(pl.LightningModule):
+    """`build_model`'s network trained with teacher forcing; `val_bleu` needs `bleu_data`
+    (source ids, reference sentences, the target tokenizer) set before fitting."""
+
+    def __init__(
+        self,
+        spec: dict,
+        src_vocab: int,
+        tgt_vocab: int,
+        learning_rate: float,
+        weight_decay: float,
+        warmup_steps: int,
+        total_steps: int,
+        label_smoothing: float,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.network = build_model(spec, src_vocab, tgt_vocab, PAD_ID)
+        self.bleu_data: tuple[list[list[int]], list[str], object] | None = None
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        return self.network(src, tgt_in)
+
+    def _loss(self, batch) -> tuple[torch.Tensor, int]:
+        src, tgt_in, tgt_out = batch
+        logits = self(src, tgt_in)
+        loss = translation_loss(logits, tgt_out, PAD_ID, self.hparams.label_smoothing)
+        return loss, int((tgt_out != PAD_ID).sum())
+
+    def training_step(self, batch, _):
+        loss, tokens = self._loss(batch)
+        self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=tokens)
+        return loss
+
+    def validation_step(self, batch, _):
+        loss, tokens = self._loss(batch)
+        self.log("val_loss", loss, on_epoch=True, batch_size=tokens)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or self.bleu_data is None:
+            return
+        sources, references, tokenizer = self.bleu_data
+        decoded = decode_all(self.network, sources, device=self.device, batch_size=100)
+        hypotheses = tokenizer.decode_batch([d.tokens for d in decoded], skip_special_tokens=True)
+        self.log("val_bleu", sacre_bleu(hypotheses, references), prog_bar=True)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(
+            self.parameters(),
+            lr=self.hparams.learning_rate,
+            weight_decay=self.hparams.weight_decay,
+            betas=(0.9, 0.98),
+        )
+        warmup, total = self.hparams.warmup_steps, self.hparams.total_steps
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup, total)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": schedule, "interval": "step"},
+        }
+
+
+def train_model(
+    spec,
+    params: TrainParams,
+    data: tuple[SplitData, SplitData],
+    tokenizers,
+    device: str,
+    seed: int,
+    checkpoints,
+) -> tuple[Translator, list[dict], int]:
+    seed_everything(seed)
+    epochs = spec.epochs or params.epochs
+    train, val = data
+    source_tokenizer, target_tokenizer = tokenizers
+    batches = BucketBatches(
+        [max(len(s), len(t)) for s, t in zip(train.src, train.tgt, strict=True)],
+        params.batch_size,
+        shuffle=True,
+        seed=seed,
+    )
+    module = Translator(
+        model_kwargs(spec),
+        source_tokenizer.get_vocab_size(),
+        target_tokenizer.get_vocab_size(),
+        spec.learning_rate or params.learning_rate,
+        params.weight_decay,
+        params.warmup_steps,
+        epochs * len(batches),
+        params.label_smoothing,
+    )
+    shown = min(params.val_bleu_sentences, len(val))
+    module.bleu_data = (val.src[:shown], val.target[:shown], target_tokenizer)
+    options = loader_options(device)
+    train_loader = DataLoader(
+        TokenPairs(train), batch_sampler=batches, collate_fn=collate, **options
+    )
+    val_batches = BucketBatches(
+        [len(s) for s in val.src], params.batch_size * 2, shuffle=False, seed=seed
+    )
+    val_loader = DataLoader(
+        TokenPairs(val), batch_sampler=val_batches, collate_fn=collate, **options
+    )
+    return fit_resumable(
+        module,
+        train_loader,
+        val_loader,
+        device,
+        epochs,
+        checkpoints,
+        monitor="val_bleu",
+        mode="max",
+        patience=params.patience,
+    )
+
+
+def run(ctx: StepContext) -> None:
+    params: TrainParams = ctx.task_params.train
+    processed = ctx.paths.processed
+    data = (load_split(processed, "train"), load_split(processed, "val"))
+    tokenizers = load_tokenizers(processed)
+    device = resolve_device(ctx.common.device)
+    checkpoints = checkpoint_dir(
+        ctx.root, ctx.task, [params.model_dump(), ctx.common.seed], processed
+    )
+
+    results, networks, history = {}, {}, []
+    with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
+        tracking.log_params({"train": params.model_dump(), "common": ctx.common.model_dump()})
+        for spec in params.models:
+            started = time.perf_counter()
+            with tracking.member_run(spec.name, {"model": spec.model_dump()}):
+                module, rows, resumed_at = train_model(
+                    spec, params, data, tokenizers, device, ctx.common.seed, checkpoints / spec.name
+                )
+                best = max(rows, key=lambda row: row.get("val_bleu", -1.0))
+                tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
+            seconds = time.perf_counter() - started
+            networks[spec.name] = module.network.to("cpu").eval()
+            history += [{"model": spec.name, **row} for row in rows]
+            results[spec.name] = {
+                "architecture": spec.architecture,
+                "best_val_bleu": best["val_bleu"],
+                "best_val_loss": best.get("val_loss"),
+                "best_epoch": int(best["epoch"]),
+                "epochs": len(rows),
+                "parameters": parameter_count(networks[spec.name]),
+                "seconds": round(seconds, 1),
+                "resumed_at_step": resumed_at,
+            }
+            log.info(f"{spec.name:<24} val BLEU {best['val_bleu']:.2f}  ({seconds:.1f} s)")
+        selected = max(results, key=lambda n: results[n]["best_val_bleu"])
+        tracking.log_metrics({"selected_val_bleu": results[selected]["best_val_bleu"]})
+        import mlflow
+
+        mlflow.set_tag("selected_model", selected)
+        info = mlflow.pytorch.log_model(
+            networks[selected],
+            name="model",
+            serialization_format="pickle",
+            pip_requirements=tracking.pinned("torch", "tokenizers"),
+        )
+        # the model reads and writes token ids: its tokenizers travel with it
+        for path in sorted(processed.glob("tokenizer_*.json")):
+            mlflow.log_artifact(str(path), artifact_path="tokenizers")
+        run_info = tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
+
+    out = ctx.paths.models
+    specs = {spec.name: spec for spec in params.models}
+    vocab = {
+        "src_vocab": tokenizers[0].get_vocab_size(),
+        "tgt_vocab": tokenizers[1].get_vocab_size(),
+    }
+    with staged_outputs(out) as staging:
+        tmp = staging[out]
+        (tmp / MODELS_DIR).mkdir(parents=True)
+        for name, network in networks.items():
+            torch.save(
+                {
+                    "name": name,
+                    "spec": model_kwargs(specs[name]),
+                    **vocab,
+                    "state_dict": network.state_dict(),
+                },
+                tmp / MODELS_DIR / f"{name}.pt",
+            )
+        pd.DataFrame(history).to_csv(tmp / HISTORY_FILE, index=False)
+        selection = {"selected": selected, "device": device, "models": results}
+        (tmp / SELECTION_FILE).write_text(dump_json(selection), encoding="utf-8")
+        (tmp / ctx.paths.run_info.name).write_text(
+            dump_json({**run_info, "device": device}), encoding="utf-8"
+        )
+    shutil.rmtree(checkpoints, ignore_errors=True)
