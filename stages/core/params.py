@@ -66,6 +66,8 @@ def task_params_model(task: str) -> type[TaskParams]:
     try:
         module = importlib.import_module(f"stages.{task}.params")
     except ModuleNotFoundError as exc:
+        if exc.name not in (f"stages.{task}", f"stages.{task}.params"):
+            raise  # a missing dependency, e.g. python outside the project's environment
         raise UserError(
             f"{PARAMS_FILE}: tasks: unknown task {task!r} (expected a package stages/{task}/)"
         ) from exc

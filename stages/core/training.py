@@ -6,13 +6,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import sys
+import time
 import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+
+log = logging.getLogger(__name__)
+# What a train stage writes beside its networks (`write_training_record`).
+HISTORY_FILE, SELECTION_FILE = "history.csv", "selection.json"
 
 
 def resolve_device(preference: str) -> str:
@@ -219,3 +227,85 @@ def fit_resumable(
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
         module.load_state_dict(state["state_dict"])
     return module, history.rows, resumed_at
+
+
+@dataclass
+class TrainedMember:
+    """One trained model of a task's list (or grid): its best-epoch network, on the CPU in eval
+    mode, with the per-epoch history and the row of its best epoch."""
+
+    network: torch.nn.Module
+    rows: list[dict[str, float]]
+    best: dict[str, float]
+    seconds: float
+    resumed_at: int
+
+    def summary(self, monitor: str) -> dict[str, Any]:
+        """The columns every task's selection table has."""
+        return {
+            f"best_{monitor}": self.best[monitor],
+            "best_epoch": int(self.best["epoch"]),
+            "epochs": len(self.rows),
+            "parameters": sum(p.numel() for p in self.network.parameters()),
+            "seconds": self.seconds,
+            "resumed_at_step": self.resumed_at,
+        }
+
+
+Fit = Callable[[Path], tuple[pl.LightningModule, list[dict[str, float]], int]]
+
+
+def train_members(
+    members: Iterable[tuple[str, Mapping[str, Any], Fit]], monitor: str, checkpoints: Path
+) -> dict[str, TrainedMember]:
+    """Train each (name, params logged, fit) member as a nested MLflow run of the active task
+    run: `fit(checkpoints / name)` returns what `fit_resumable` does; the member's best-epoch
+    metrics are logged as `best_<metric>`."""
+    from stages.core import tracking
+
+    trained = {}
+    for name, run_params, fit in members:
+        started = time.perf_counter()
+        with tracking.member_run(name, run_params):
+            module, rows, resumed_at = fit(checkpoints / name)
+            best = max(rows, key=lambda row: row.get(monitor, -math.inf))
+            tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
+        seconds = round(time.perf_counter() - started, 1)
+        network = module.network.to("cpu").eval()
+        trained[name] = TrainedMember(network, rows, best, seconds, resumed_at)
+        log.info(f"{name:<28} {monitor} {best[monitor]:.4f}  ({seconds:.1f} s)")
+    return trained
+
+
+def select_member(trained: Mapping[str, TrainedMember], monitor: str, tag: str) -> str:
+    """The member with the highest best `monitor`, logged to the active run as
+    `selected_<monitor>` and the tag `tag`."""
+    import mlflow
+
+    from stages.core import tracking
+
+    selected = max(trained, key=lambda name: trained[name].best[monitor])
+    tracking.log_metrics({f"selected_{monitor}": trained[selected].best[monitor]})
+    mlflow.set_tag(tag, selected)
+    return selected
+
+
+def write_training_record(
+    folder: Path,
+    trained: Mapping[str, TrainedMember],
+    name_column: str,
+    selection: Mapping[str, Any],
+    run_info: Mapping[str, Any],
+) -> None:
+    """Beside the saved networks in a train stage's output: every member's per-epoch history
+    (HISTORY_FILE), the selection (SELECTION_FILE) and the registered run (RUN_INFO_FILE)."""
+    import pandas as pd
+
+    from stages.core.fsio import dump_json
+    from stages.core.tracking import RUN_INFO_FILE
+
+    history = [{name_column: name, **row} for name, m in trained.items() for row in m.rows]
+    pd.DataFrame(history).to_csv(folder / HISTORY_FILE, index=False)
+    (folder / SELECTION_FILE).write_text(dump_json(selection), encoding="utf-8")
+    run_info = {**run_info, "device": selection.get("device")}
+    (folder / RUN_INFO_FILE).write_text(dump_json(run_info), encoding="utf-8")

@@ -16,10 +16,10 @@ from stages.core.context import StepContext
 from stages.core.errors import UserError
 from stages.core.evaluation import publish_evaluation
 from stages.core.fsio import read_json
-from stages.core.training import resolve_device
+from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
 from stages.detection.model import detect, mean_average_precision, score_targets
 from stages.detection.params import EvaluateParams, InferenceParams
-from stages.detection.train import DETECTORS_DIR, HISTORY_FILE, SELECTION_FILE
+from stages.detection.train import DETECTORS_DIR
 
 MODELS_TABLE, CLASSES_TABLE = "models.csv", "classes.csv"
 IOU = 0.5

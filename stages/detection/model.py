@@ -5,7 +5,6 @@ inference function every consumer uses, and the Lightning module that trains a d
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 
 import lightning.pytorch as pl
@@ -22,9 +21,13 @@ from torchvision.models.detection.backbone_utils import (
     _resnet_fpn_extractor,
 )
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
-from torchvision.models.detection.fcos import FCOSClassificationHead
+from torchvision.models.detection.fcos import FCOSClassificationHead, FCOSHead
 from torchvision.models.detection.retinanet import RetinaNetClassificationHead
-from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+from torchvision.ops.feature_pyramid_network import (
+    FeaturePyramidNetwork,
+    LastLevelMaxPool,
+    LastLevelP6P7,
+)
 from torchvision.ops.misc import FrozenBatchNorm2d
 from torchvision.transforms import v2
 
@@ -56,14 +59,24 @@ def _pyramid(spec: ModelSpec, param_key: str) -> nn.Module:
     norm = FrozenBatchNorm2d if weights is not None else nn.BatchNorm2d
     body = get_model(spec.backbone, weights=weights, norm_layer=norm)
     one_stage = spec.architecture != "fasterrcnn"
-    extra = LastLevelP6P7(256, 256) if one_stage else None
     if spec.backbone == "mobilenet_v3_large":
         trainable = 3 if weights is not None else 6
         stages = 3 if one_stage else 2
         returned = list(range(6 - stages, 6)) if one_stage else None
-        return _mobilenet_extractor(body, True, trainable, returned, extra)
-    trainable = 3 if weights is not None else 5
-    return _resnet_fpn_extractor(body, trainable, [2, 3, 4] if one_stage else None, extra)
+        pyramid = _mobilenet_extractor(body, True, trainable, returned)
+    else:
+        trainable = 3 if weights is not None else 5
+        pyramid = _resnet_fpn_extractor(body, trainable, [2, 3, 4] if one_stage else None)
+    # torchvision's extractors fix the width at 256; a narrower pyramid (and heads) is most of a
+    # from-scratch detector's CPU time saved.
+    width = spec.fpn_channels
+    pyramid.fpn = FeaturePyramidNetwork(
+        [block[0].in_channels for block in pyramid.fpn.inner_blocks],
+        width,
+        extra_blocks=LastLevelP6P7(width, width) if one_stage else LastLevelMaxPool(),
+    )
+    pyramid.out_channels = width
+    return pyramid
 
 
 def _anchors(spec: ModelSpec, levels: int) -> AnchorGenerator:
@@ -113,9 +126,18 @@ def build_detector(
         return FasterRCNN(
             backbone, num_classes, rpn_anchor_generator=anchors, **size, **FASTER_RCNN_OPTIONS
         )
-    detector = RetinaNet if spec.architecture == "retinanet" else FCOS
-    return detector(
-        backbone, num_classes, anchor_generator=anchors, score_thresh=SCORE_THRESHOLD, **size
+    if spec.architecture == "retinanet":
+        return RetinaNet(
+            backbone, num_classes, anchor_generator=anchors, score_thresh=SCORE_THRESHOLD, **size
+        )
+    head = FCOSHead(backbone.out_channels, 1, num_classes, num_convs=spec.head_convs)
+    return FCOS(
+        backbone,
+        num_classes,
+        anchor_generator=anchors,
+        head=head,
+        score_thresh=SCORE_THRESHOLD,
+        **size,
     )
 
 
@@ -269,7 +291,3 @@ def _filter(
         rank[same] = torch.arange(int(same.sum()))
     index = index[rank < limit]
     return {k: v[index] for k, v in out.items()}
-
-
-def parameter_count(network: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in network.parameters())

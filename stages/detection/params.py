@@ -52,6 +52,12 @@ class ModelSpec(StrictModel):
         default=None, ge=32, description="the detector's internal resize; none: the cached size"
     )
     max_size: int | None = Field(default=None, ge=32)
+    fpn_channels: int = Field(
+        default=256, ge=16, description="feature-pyramid width (torchvision's 256); from scratch"
+    )
+    head_convs: int = Field(
+        default=4, ge=1, description="FCOS: convolutions per head branch (torchvision's 4)"
+    )
 
     @model_validator(mode="after")
     def _coco_exists(self) -> ModelSpec:
@@ -59,6 +65,13 @@ class ModelSpec(StrictModel):
             raise ValueError(
                 f"COCO weights exist for {sorted(COCO_WEIGHTS)} only, "
                 f"not {self.architecture} + {self.backbone}"
+            )
+        if self.pretrained == "coco" and (self.fpn_channels, self.head_convs) != (256, 4):
+            raise ValueError("COCO detectors keep torchvision's fpn_channels 256 and head_convs 4")
+        if self.fpn_channels % 32 and self.architecture != "fasterrcnn":
+            raise ValueError(
+                f"fpn_channels must be a multiple of 32 (the heads' GroupNorm), "
+                f"got {self.fpn_channels}"
             )
         return self
 

@@ -14,9 +14,9 @@ from stages.core.reporting import (
     split_sizes,
     write_report,
 )
+from stages.core.training import SELECTION_FILE
 from stages.detection.evaluate import CLASSES_TABLE, MODELS_TABLE
 from stages.detection.preprocess import SPLITS_FILE
-from stages.detection.train import SELECTION_FILE
 
 
 def models_table(models: pd.DataFrame, selection: dict) -> pd.DataFrame:

@@ -4,28 +4,28 @@ task's model. Checkpoints make an interrupted run continue where it stopped."""
 
 from __future__ import annotations
 
-import logging
 import shutil
-import time
 
-import pandas as pd
 import torch
 
 from stages.core import tracking
 from stages.core.context import StepContext
-from stages.core.fsio import dump_json, read_json, staged_outputs
+from stages.core.fsio import read_json, staged_outputs
 from stages.core.training import (
     checkpoint_dir,
     fit_on_datasets,
     resolve_device,
     seed_everything,
+    select_member,
+    train_members,
+    write_training_record,
 )
-from stages.detection.model import CachedDetections, Detector, collate, parameter_count
+from stages.detection.model import CachedDetections, Detector, collate
 from stages.detection.params import ModelSpec, TrainParams
 from stages.detection.preprocess import SPLITS_FILE
 
-log = logging.getLogger(__name__)
-DETECTORS_DIR, HISTORY_FILE, SELECTION_FILE = "detectors", "history.csv", "selection.json"
+DETECTORS_DIR = "detectors"
+MONITOR = "val_map_50"
 
 
 def train_detector(
@@ -53,7 +53,7 @@ def train_detector(
         params,
         device,
         checkpoints,
-        monitor="val_map_50",
+        monitor=MONITOR,
         collate_fn=collate,
     )
 
@@ -68,58 +68,45 @@ def run(ctx: StepContext) -> None:
         ctx.root, ctx.task, [params.model_dump(), ctx.common.seed], processed
     )
 
-    results, networks, history = {}, {}, []
+    def fit(spec: ModelSpec):
+        return lambda folder: train_detector(
+            spec, params, data, image_size, device, ctx.common.seed, folder
+        )
+
     with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
         tracking.log_params({"train": params.model_dump(), "common": ctx.common.model_dump()})
-        for spec in params.models:
-            started = time.perf_counter()
-            with tracking.member_run(spec.name, spec.model_dump()):
-                module, rows, resumed_at = train_detector(
-                    spec, params, data, image_size, device, ctx.common.seed, checkpoints / spec.name
-                )
-                best = max(rows, key=lambda row: row.get("val_map_50", -1.0))
-                tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
-            seconds = time.perf_counter() - started
-            networks[spec.name] = module.network.to("cpu").eval()
-            history += [{"model": spec.name, **row} for row in rows]
-            results[spec.name] = {
-                "architecture": spec.architecture,
-                "backbone": spec.backbone,
-                "pretrained": spec.pretrained,
-                "best_val_map_50": best["val_map_50"],
-                "best_epoch": int(best["epoch"]),
-                "parameters": parameter_count(networks[spec.name]),
-                "seconds": round(seconds, 1),
-                "resumed_at_step": resumed_at,
-            }
-            log.info(f"{spec.name:<24} val mAP@0.5 {best['val_map_50']:.4f}  ({seconds:.1f} s)")
-        selected = max(results, key=lambda n: results[n]["best_val_map_50"])
-        tracking.log_metrics({"selected_val_map_50": results[selected]["best_val_map_50"]})
-        import mlflow
+        trained = train_members(
+            [(spec.name, spec.model_dump(), fit(spec)) for spec in params.models],
+            MONITOR,
+            checkpoints,
+        )
+        selected = select_member(trained, MONITOR, "selected_model")
+        run_info = tracking.register_torch_model(ctx.task, ctx.root, run, trained[selected].network)
 
-        mlflow.set_tag("selected_model", selected)
-        run_info = tracking.register_torch_model(ctx.task, ctx.root, run, networks[selected])
-
+    models = {
+        spec.name: {
+            "architecture": spec.architecture,
+            "backbone": spec.backbone,
+            "pretrained": spec.pretrained,
+            **trained[spec.name].summary(MONITOR),
+        }
+        for spec in params.models
+    }
     out = ctx.paths.models
-    specs = {spec.name: spec for spec in params.models}
     with staged_outputs(out) as staging:
         tmp = staging[out]
         (tmp / DETECTORS_DIR).mkdir(parents=True)
-        for name, network in networks.items():
+        for spec in params.models:
             torch.save(
                 {
                     # the whole module: a pretrained one has frozen norms a fresh build lacks
-                    "network": network,
-                    "spec": specs[name].model_dump(),
+                    "network": trained[spec.name].network,
+                    "spec": spec.model_dump(),
                     "classes": data[0]["classes"],
                     "image_size": image_size,
                 },
-                tmp / DETECTORS_DIR / f"{name}.pt",
+                tmp / DETECTORS_DIR / f"{spec.name}.pt",
             )
-        pd.DataFrame(history).to_csv(tmp / HISTORY_FILE, index=False)
-        selection = {"selected": selected, "device": device, "models": results}
-        (tmp / SELECTION_FILE).write_text(dump_json(selection), encoding="utf-8")
-        (tmp / ctx.paths.run_info.name).write_text(
-            dump_json({**run_info, "device": device}), encoding="utf-8"
-        )
+        selection = {"selected": selected, "device": device, "models": models}
+        write_training_record(tmp, trained, "model", selection, run_info)
     shutil.rmtree(checkpoints, ignore_errors=True)

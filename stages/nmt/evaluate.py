@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from stages.core.context import StepContext
 from stages.core.evaluation import publish_evaluation
 from stages.core.fsio import read_json
-from stages.core.training import resolve_device
+from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
 from stages.nmt.decoding import (
     Translation,
     chrf,
@@ -25,7 +25,6 @@ from stages.nmt.decoding import (
 )
 from stages.nmt.params import EvaluateParams
 from stages.nmt.preprocess import SplitData, load_split, load_tokenizers, split_summary
-from stages.nmt.train import HISTORY_FILE, SELECTION_FILE
 
 MODELS_TABLE, LENGTH_TABLE, EXAMPLES_TABLE = "models.csv", "bleu_by_length.csv", "examples.csv"
 DECODINGS = ("greedy", "beam")

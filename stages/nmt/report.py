@@ -14,9 +14,9 @@ from stages.core.reporting import (
     split_sizes,
     write_report,
 )
+from stages.core.training import SELECTION_FILE
 from stages.nmt.evaluate import EXAMPLES_TABLE, MODELS_TABLE
 from stages.nmt.preprocess import SPLITS_FILE
-from stages.nmt.train import SELECTION_FILE
 
 NAMES = {"en": "English", "ru": "Russian"}
 

@@ -7,35 +7,34 @@ registered as the task's model. Checkpoints make an interrupted run continue whe
 
 from __future__ import annotations
 
-import logging
 import math
 import shutil
-import time
 from collections.abc import Iterator
 
 import lightning.pytorch as pl
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stages.core import tracking
 from stages.core.context import StepContext
-from stages.core.fsio import dump_json, staged_outputs
+from stages.core.fsio import staged_outputs
 from stages.core.training import (
     checkpoint_dir,
     fit_resumable,
     loader_options,
     resolve_device,
     seed_everything,
+    select_member,
+    train_members,
+    write_training_record,
 )
 from stages.nmt.decoding import MODELS_DIR, collate, decode_all, sacre_bleu
-from stages.nmt.model import build_model, parameter_count, translation_loss
+from stages.nmt.model import build_model, translation_loss
 from stages.nmt.params import TrainParams, model_kwargs
 from stages.nmt.preprocess import PAD_ID, SplitData, load_split, load_tokenizers
 
-log = logging.getLogger(__name__)
-HISTORY_FILE, SELECTION_FILE = "history.csv", "selection.json"
+MONITOR = "val_bleu"
 POOL_BATCHES = 50  # length bucketing: sort this many batches' worth of sentences at a time
 
 
@@ -207,7 +206,7 @@ def train_model(
         device,
         epochs,
         checkpoints,
-        monitor="val_bleu",
+        monitor=MONITOR,
         mode="max",
         patience=params.patience,
     )
@@ -223,38 +222,23 @@ def run(ctx: StepContext) -> None:
         ctx.root, ctx.task, [params.model_dump(), ctx.common.seed], processed
     )
 
-    results, networks, history = {}, {}, []
+    def fit(spec):
+        return lambda folder: train_model(
+            spec, params, data, tokenizers, device, ctx.common.seed, folder
+        )
+
     with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
         tracking.log_params({"train": params.model_dump(), "common": ctx.common.model_dump()})
-        for spec in params.models:
-            started = time.perf_counter()
-            with tracking.member_run(spec.name, {"model": spec.model_dump()}):
-                module, rows, resumed_at = train_model(
-                    spec, params, data, tokenizers, device, ctx.common.seed, checkpoints / spec.name
-                )
-                best = max(rows, key=lambda row: row.get("val_bleu", -1.0))
-                tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
-            seconds = time.perf_counter() - started
-            networks[spec.name] = module.network.to("cpu").eval()
-            history += [{"model": spec.name, **row} for row in rows]
-            results[spec.name] = {
-                "architecture": spec.architecture,
-                "best_val_bleu": best["val_bleu"],
-                "best_val_loss": best.get("val_loss"),
-                "best_epoch": int(best["epoch"]),
-                "epochs": len(rows),
-                "parameters": parameter_count(networks[spec.name]),
-                "seconds": round(seconds, 1),
-                "resumed_at_step": resumed_at,
-            }
-            log.info(f"{spec.name:<24} val BLEU {best['val_bleu']:.2f}  ({seconds:.1f} s)")
-        selected = max(results, key=lambda n: results[n]["best_val_bleu"])
-        tracking.log_metrics({"selected_val_bleu": results[selected]["best_val_bleu"]})
+        trained = train_members(
+            [(spec.name, {"model": spec.model_dump()}, fit(spec)) for spec in params.models],
+            MONITOR,
+            checkpoints,
+        )
+        selected = select_member(trained, MONITOR, "selected_model")
         import mlflow
 
-        mlflow.set_tag("selected_model", selected)
         info = mlflow.pytorch.log_model(
-            networks[selected],
+            trained[selected].network,
             name="model",
             serialization_format="pickle",
             pip_requirements=tracking.pinned("torch", "tokenizers"),
@@ -264,29 +248,32 @@ def run(ctx: StepContext) -> None:
             mlflow.log_artifact(str(path), artifact_path="tokenizers")
         run_info = tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
 
-    out = ctx.paths.models
-    specs = {spec.name: spec for spec in params.models}
+    models = {
+        spec.name: {
+            "architecture": spec.architecture,
+            "best_val_loss": trained[spec.name].best.get("val_loss"),
+            **trained[spec.name].summary(MONITOR),
+        }
+        for spec in params.models
+    }
     vocab = {
         "src_vocab": tokenizers[0].get_vocab_size(),
         "tgt_vocab": tokenizers[1].get_vocab_size(),
     }
+    out = ctx.paths.models
     with staged_outputs(out) as staging:
         tmp = staging[out]
         (tmp / MODELS_DIR).mkdir(parents=True)
-        for name, network in networks.items():
+        for spec in params.models:
             torch.save(
                 {
-                    "name": name,
-                    "spec": model_kwargs(specs[name]),
+                    "name": spec.name,
+                    "spec": model_kwargs(spec),
                     **vocab,
-                    "state_dict": network.state_dict(),
+                    "state_dict": trained[spec.name].network.state_dict(),
                 },
-                tmp / MODELS_DIR / f"{name}.pt",
+                tmp / MODELS_DIR / f"{spec.name}.pt",
             )
-        pd.DataFrame(history).to_csv(tmp / HISTORY_FILE, index=False)
-        selection = {"selected": selected, "device": device, "models": results}
-        (tmp / SELECTION_FILE).write_text(dump_json(selection), encoding="utf-8")
-        (tmp / ctx.paths.run_info.name).write_text(
-            dump_json({**run_info, "device": device}), encoding="utf-8"
-        )
+        selection = {"selected": selected, "device": device, "models": models}
+        write_training_record(tmp, trained, "model", selection, run_info)
     shutil.rmtree(checkpoints, ignore_errors=True)

@@ -12,10 +12,10 @@ import torch
 from stages.core.context import StepContext
 from stages.core.evaluation import publish_evaluation
 from stages.core.fsio import read_json
-from stages.core.training import resolve_device
+from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
 from stages.segmentation.model import build_network, iou_dice, predict_logits, thresholded_iou
 from stages.segmentation.params import EvaluateParams, ModelSpec
-from stages.segmentation.train import HISTORY_FILE, PAIRS_DIR, SELECTION_FILE
+from stages.segmentation.train import PAIRS_DIR
 
 PAIRS_TABLE, PER_IMAGE_TABLE = "pairs.csv", "per_image.csv"
 

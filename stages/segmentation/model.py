@@ -4,8 +4,6 @@ trains one (model, loss) pair."""
 
 from __future__ import annotations
 
-import math
-
 import lightning.pytorch as pl
 import segmentation_models_pytorch as smp
 import torch
@@ -265,7 +263,3 @@ def predict_logits(
             batch = normalize(images[start : start + batch_size]).to(device)
             outputs.append(network(batch).float().cpu())
     return torch.cat(outputs) if outputs else torch.zeros((0, 1, *images.shape[-2:]))
-
-
-def parameter_count(network: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in network.parameters())

@@ -14,9 +14,9 @@ from stages.core.reporting import (
     split_sizes,
     write_report,
 )
+from stages.core.training import SELECTION_FILE
 from stages.segmentation.evaluate import PAIRS_TABLE
 from stages.segmentation.preprocess import SPLITS_FILE
-from stages.segmentation.train import SELECTION_FILE
 
 
 def grid_table(pairs: pd.DataFrame, selection: dict) -> pd.DataFrame:

@@ -5,27 +5,27 @@ where it stopped (finished pairs are not trained again)."""
 
 from __future__ import annotations
 
-import logging
 import shutil
-import time
 
-import pandas as pd
 import torch
 
 from stages.core import tracking
 from stages.core.context import StepContext
-from stages.core.fsio import dump_json, staged_outputs
+from stages.core.fsio import staged_outputs
 from stages.core.training import (
     checkpoint_dir,
     fit_on_datasets,
     resolve_device,
     seed_everything,
+    select_member,
+    train_members,
+    write_training_record,
 )
-from stages.segmentation.model import CachedPairs, LesionSegmenter, parameter_count
+from stages.segmentation.model import CachedPairs, LesionSegmenter
 from stages.segmentation.params import ModelSpec, TrainParams
 
-log = logging.getLogger(__name__)
-PAIRS_DIR, HISTORY_FILE, SELECTION_FILE = "pairs", "history.csv", "selection.json"
+PAIRS_DIR = "pairs"
+MONITOR = "val_iou"
 
 
 def pair_name(model: ModelSpec, loss: str) -> str:
@@ -59,7 +59,7 @@ def train_pair(
         params,
         device,
         checkpoints,
-        monitor="val_iou",
+        monitor=MONITOR,
     )
 
 
@@ -72,57 +72,48 @@ def run(ctx: StepContext) -> None:
         ctx.root, ctx.task, [params.model_dump(), ctx.common.seed], processed
     )
 
-    results, networks, history = {}, {}, []
+    def fit(model: ModelSpec, loss: str):
+        return lambda folder: train_pair(model, loss, params, data, device, ctx.common.seed, folder)
+
     with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
         tracking.log_params({"train": params.model_dump(), "common": ctx.common.model_dump()})
-        for model, loss in grid(params):
-            name = pair_name(model, loss)
-            started = time.perf_counter()
-            with tracking.member_run(name, {"model": model.model_dump(), "loss": loss}):
-                module, rows, resumed_at = train_pair(
-                    model, loss, params, data, device, ctx.common.seed, checkpoints / name
-                )
-                best = max(rows, key=lambda row: row.get("val_iou", -1.0))
-                tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
-            seconds = time.perf_counter() - started
-            networks[name] = module.network.to("cpu").eval()
-            history += [{"pair": name, **row} for row in rows]
-            results[name] = {
-                "model": model.name,
-                "architecture": model.architecture,
-                "loss": loss,
-                "best_val_iou": best["val_iou"],
-                "best_val_dice": best.get("val_dice"),
-                "best_epoch": int(best["epoch"]),
-                "parameters": parameter_count(networks[name]),
-                "seconds": round(seconds, 1),
-                "resumed_at_step": resumed_at,
-            }
-            log.info(f"{name:<28} val IoU {best['val_iou']:.4f}  ({seconds:.1f} s)")
-        selected = max(results, key=lambda n: results[n]["best_val_iou"])
-        tracking.log_metrics({"selected_val_iou": results[selected]["best_val_iou"]})
-        import mlflow
-
-        mlflow.set_tag("selected_pair", selected)
+        trained = train_members(
+            [
+                (pair_name(m, loss), {"model": m.model_dump(), "loss": loss}, fit(m, loss))
+                for m, loss in grid(params)
+            ],
+            MONITOR,
+            checkpoints,
+        )
+        selected = select_member(trained, MONITOR, "selected_pair")
         run_info = tracking.register_torch_model(
-            ctx.task, ctx.root, run, networks[selected], "segmentation-models-pytorch"
+            ctx.task, ctx.root, run, trained[selected].network, "segmentation-models-pytorch"
         )
 
+    pairs = {
+        pair_name(model, loss): {
+            "model": model.name,
+            "architecture": model.architecture,
+            "loss": loss,
+            "best_val_dice": trained[pair_name(model, loss)].best.get("val_dice"),
+            **trained[pair_name(model, loss)].summary(MONITOR),
+        }
+        for model, loss in grid(params)
+    }
     out = ctx.paths.models
-    specs = {pair_name(m, loss): (m, loss) for m, loss in grid(params)}
     with staged_outputs(out) as staging:
         tmp = staging[out]
         (tmp / PAIRS_DIR).mkdir(parents=True)
-        for name, network in networks.items():
-            model, loss = specs[name]
+        for model, loss in grid(params):
+            name = pair_name(model, loss)
             torch.save(
-                {"state_dict": network.state_dict(), "spec": model.model_dump(), "loss": loss},
+                {
+                    "state_dict": trained[name].network.state_dict(),
+                    "spec": model.model_dump(),
+                    "loss": loss,
+                },
                 tmp / PAIRS_DIR / f"{name}.pt",
             )
-        pd.DataFrame(history).to_csv(tmp / HISTORY_FILE, index=False)
-        selection = {"selected": selected, "device": device, "pairs": results}
-        (tmp / SELECTION_FILE).write_text(dump_json(selection), encoding="utf-8")
-        (tmp / ctx.paths.run_info.name).write_text(
-            dump_json({**run_info, "device": device}), encoding="utf-8"
-        )
+        selection = {"selected": selected, "device": device, "pairs": pairs}
+        write_training_record(tmp, trained, "pair", selection, run_info)
     shutil.rmtree(checkpoints, ignore_errors=True)
