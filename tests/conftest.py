@@ -169,6 +169,24 @@ SHRUNK_FOR_THE_SUITE = {
         "train": {"epochs": 5, "batch_size": 4},
         "evaluate": {"inference": {"min_confidence": 0.2}},
     },
+    "nmt": {
+        "train": {
+            "models": [
+                {
+                    "name": "transformer",
+                    "architecture": "transformer",
+                    "d_model": 128,
+                    "heads": 4,
+                    "encoder_layers": 2,
+                    "decoder_layers": 2,
+                    "feedforward": 512,
+                    "dropout": 0.0,
+                }
+            ],
+            "epochs": 4,
+            "val_bleu_sentences": 100,
+        }
+    },
 }
 
 

@@ -4,11 +4,13 @@ batching and decoding helpers, and the translate command before training."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -119,22 +121,9 @@ def test_a_byte_order_mark_is_dropped(tmp_path):
 
 def project_with_source(tmp_path: Path, folder: Path, **sections) -> Path:
     root = copy_project(tmp_path / "project")
-    add_nmt_section(root)
     source = {"kind": "path", "path": str(folder)}
     set_tasks(root, ["nmt"], nmt={"source": source, **sections})
     return root
-
-
-def add_nmt_section(root: Path) -> None:
-    """The task's section in the copy's params.yaml, if the repository's has none yet."""
-    import yaml
-
-    path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    if "nmt" not in params:
-        params["nmt"] = {"train": {"models": [{"name": "tiny", "architecture": "transformer"}]}}
-        params["tasks"].append("nmt")
-        path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
 
 
 def test_a_file_that_is_not_utf8_is_one_error_line_naming_it(tmp_path):
@@ -177,12 +166,41 @@ def test_validation_names_the_lines_that_fail_and_counts_skipped_ones(tmp_path):
     assert cyrillic["sample"] == ["line 41: Otkryt the file | Otkryt fajl"]
 
 
+def test_a_zipped_tatoeba_file_served_over_http_is_downloaded_checked_and_split(project, server):
+    """The real route: a url with its sha256, Tatoeba's rus-eng.zip holding rus.txt (three
+    columns: english, russian, attribution) beside its readme; a malformed line is skipped."""
+    root, base, _ = server
+    attribution = "CC-BY 2.0 (France) Attribution: tatoeba.org #1 (CM) & #2 (Sch)"
+    lines = [f"{line}\t{attribution}" for line in GOOD] + ["a line without tabs"]
+    archive = root / "rus-eng.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("rus.txt", "\n".join(lines) + "\n")
+        zf.writestr("_about.txt", "Tatoeba sentence pairs\n")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    source = {"kind": "url", "url": f"{base}/rus-eng.zip", "sha256": digest}
+    set_tasks(
+        project,
+        ["nmt"],
+        nmt={"source": source, "validate": {"min_pairs": 20, "max_skipped_share": 0.05}},
+    )
+    for step in ("download", "validate", "preprocess"):
+        result = stages_cli(project, step, "nmt")
+        assert result.returncode == 0, f"{step}: {result.stderr}"
+
+    validation = json.loads((project / "reports/nmt/validation.json").read_text())
+    assert "rus.txt" in json.dumps(validation)
+    assert "line 41" in json.dumps(validation)  # the malformed line, skipped and named
+    processed = project / "data/processed/nmt"
+    sizes = {split: len(load_split(processed, split).src) for split in ("train", "val", "test")}
+    assert sum(sizes.values()) == len(GOOD)
+    assert sizes["train"] > sizes["val"] > 0
+
+
 @pytest.fixture(scope="module")
 def preprocessed(tmp_path_factory) -> Path:
     """A clone after download, validate and preprocess of a 600-pair sample of the builtin
     corpus (shared: tests that change it work on copies)."""
     root = copy_project(tmp_path_factory.mktemp("nmt") / "project")
-    add_nmt_section(root)
     set_tasks(root, ["nmt"], nmt=SMALL)
     for step in ("download", "validate", "preprocess"):
         result = stages_cli(root, step, "nmt")
