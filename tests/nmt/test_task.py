@@ -45,6 +45,7 @@ from tests.conftest import (
     set_tasks,
     stages_cli,
 )
+from tests.nmt.checks import assert_selected_by_validation_bleu
 
 # a 600-pair sample; no length cap, so the cached train split is the whole train split
 SMALL = {"source": {"max_pairs": 600}, "preprocess": {"max_tokens": 1000}}
@@ -405,15 +406,7 @@ def test_tiny_models_train_evaluate_report_and_translate(preprocessed, tmp_path)
 
     reports = root / "reports" / "nmt"
     metrics = json.loads((reports / "metrics.json").read_text())
-    assert set(metrics["test"]) == {"lstm", "transformer"} == set(metrics["valid"])
-    selected = metrics["selected"]
-    assert selected == max(metrics["valid"], key=lambda m: metrics["valid"][m]["bleu"])
-    assert metrics["headline"] == {
-        "metric": "bleu",
-        "value": metrics["test"][selected]["beam"]["bleu"],
-        "split": "test",
-        "model": selected,
-    }
+    assert_selected_by_validation_bleu(metrics, {"lstm", "transformer"})
     for scores in metrics["test"].values():
         assert set(scores) == {"greedy", "beam"}
         assert set(scores["beam"]) == {"bleu", "chrf", "token_bleu"}
