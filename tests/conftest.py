@@ -183,7 +183,7 @@ SHRUNK_FOR_THE_SUITE = {
                     "dropout": 0.0,
                 }
             ],
-            "epochs": 4,
+            "epochs": 3,
             "val_bleu_sentences": 100,
         }
     },

@@ -68,6 +68,10 @@ class ModelSpec(StrictModel):
             )
         if self.pretrained == "coco" and (self.fpn_channels, self.head_convs) != (256, 4):
             raise ValueError("COCO detectors keep torchvision's fpn_channels 256 and head_convs 4")
+        if self.head_convs != 4 and self.architecture != "fcos":
+            raise ValueError(
+                f"head_convs applies to fcos only; {self.architecture} keeps torchvision's 4"
+            )
         if self.fpn_channels % 32 and self.architecture != "fasterrcnn":
             raise ValueError(
                 f"fpn_channels must be a multiple of 32 (the heads' GroupNorm), "

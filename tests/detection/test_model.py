@@ -62,6 +62,7 @@ def test_a_narrow_pyramid_and_short_fcos_heads_are_smaller():
             {"architecture": "fcos", "backbone": "resnet50", "pretrained": "coco", "head_convs": 2},
             "keep torchvision's",
         ),
+        ({"architecture": "retinanet", "head_convs": 2}, "fcos only"),
         (
             {"architecture": "retinanet", "backbone": "resnet18", "pretrained": "coco"},
             "COCO weights exist",

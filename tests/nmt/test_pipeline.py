@@ -1,5 +1,5 @@
 """NMT end to end, read from the session's `dvc repro` of a fresh clone (training shrunk for the
-suite: SHRUNK_FOR_THE_SUITE, the default Transformer for 4 epochs)."""
+suite: SHRUNK_FOR_THE_SUITE, the default Transformer for 3 epochs)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from tests.nmt.checks import assert_selected_by_validation_bleu
 
 pytestmark = pytest.mark.slow
 
-# Marks for the suite's short training (3 epochs measured: test sacreBLEU 8.4, chrF 26; greedy
-# and beam alike); a model that learned nothing scores about 0 BLEU and chrF under 10. The
+# Marks for the suite's short training (measured: test sacreBLEU 8.4, chrF 26; greedy and beam
+# alike); a model that learned nothing scores about 0 BLEU and chrF under 10. The
 # default params' numbers (beam above greedy) are in the issue note.
 BLEU_MARK, CHRF_MARK = 5.0, 20.0
 
