@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stages.core.errors import UserError
 
@@ -22,6 +22,18 @@ class StrictModel(BaseModel):
     """Every params section: unknown keys are errors, values are not coerced silently."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NamedModelsParams(StrictModel):
+    """A train section with a `models` list: the names must differ (they name the nested MLflow
+    runs and the saved files)."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> NamedModelsParams:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be unique, got {names}")
+        return self
 
 
 class CommonParams(StrictModel):

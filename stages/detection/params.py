@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import PromotionParams, StrictModel, TaskParams
+from stages.core.params import NamedModelsParams, PromotionParams, StrictModel, TaskParams
 from stages.core.sources import SourceParams
 
 HARD_HAT_CLASSES = ("helmet", "head", "person")
@@ -89,7 +89,7 @@ COCO_WEIGHTS = {
 }
 
 
-class TrainParams(StrictModel):
+class TrainParams(NamedModelsParams):
     models: list[ModelSpec] = Field(min_length=1)
     epochs: int = Field(default=20, ge=1)
     patience: int | None = Field(default=None, ge=1)
@@ -97,13 +97,6 @@ class TrainParams(StrictModel):
     learning_rate: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
     augment: bool = Field(default=True, description="flips, photometric and scale jitter")
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> TrainParams:
-        names = [m.name for m in self.models]
-        if len(set(names)) != len(names):
-            raise ValueError(f"model names must be unique, got {names}")
-        return self
 
 
 class InferenceParams(StrictModel):

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import PromotionParams, StrictModel, TaskParams
+from stages.core.params import NamedModelsParams, PromotionParams, StrictModel, TaskParams
 from stages.core.sources import SourceParams
 
 Direction = Literal["en-ru", "ru-en"]
@@ -86,7 +86,7 @@ def model_kwargs(spec: Seq2SeqSpec | TransformerSpec) -> dict:
     return spec.model_dump(exclude=TRAINING_KEYS)
 
 
-class TrainParams(StrictModel):
+class TrainParams(NamedModelsParams):
     models: list[ModelSpec] = Field(min_length=1)
     epochs: int = Field(default=8, ge=1)
     patience: int | None = Field(default=None, ge=1)
@@ -98,13 +98,6 @@ class TrainParams(StrictModel):
     val_bleu_sentences: int = Field(
         default=200, ge=1, description="validation sentences decoded (greedy) per epoch"
     )
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> TrainParams:
-        names = [m.name for m in self.models]
-        if len(set(names)) != len(names):
-            raise ValueError(f"model names must be unique, got {names}")
-        return self
 
 
 class EvaluateParams(StrictModel):

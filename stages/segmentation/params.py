@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from stages.core.params import PromotionParams, StrictModel, TaskParams
+from stages.core.params import NamedModelsParams, PromotionParams, StrictModel, TaskParams
 from stages.core.sources import SourceParams
 
 Loss = Literal["bce", "dice", "focal", "tversky", "bce_dice", "lovasz"]
@@ -46,7 +46,7 @@ class ModelSpec(StrictModel):
     pretrained: bool = False  # encoder_unet: ImageNet weights from $TORCH_HOME
 
 
-class TrainParams(StrictModel):
+class TrainParams(NamedModelsParams):
     models: list[ModelSpec] = Field(min_length=1)
     losses: list[Loss] = Field(min_length=1)
     epochs: int = Field(default=30, ge=1)
@@ -54,13 +54,6 @@ class TrainParams(StrictModel):
     batch_size: int = Field(default=16, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> TrainParams:
-        names = [m.name for m in self.models]
-        if len(set(names)) != len(names):
-            raise ValueError(f"model names must be unique, got {names}")
-        return self
 
 
 class EvaluateParams(StrictModel):

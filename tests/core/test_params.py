@@ -50,6 +50,16 @@ def test_mistyped_value_names_key_expected_type_and_value():
     assert "'five'" in message
 
 
+@pytest.mark.parametrize("task", ["segmentation", "detection", "nmt"])
+def test_two_models_of_one_name_are_an_error(task):
+    """Model names name the nested MLflow runs and the saved files, so they must differ."""
+    raw = default_params()
+    models = raw[task]["train"]["models"]
+    models.append(dict(models[0]))
+    message = expect_error(raw)
+    assert f"{task}.train: " in message and "model names must be unique" in message
+
+
 def test_unknown_top_level_key_and_unknown_task():
     raw = default_params()
     raw["chrun"] = {}
