@@ -15,8 +15,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import yaml
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -26,7 +28,8 @@ from prefect.tasks import exponential_backoff
 
 from flows.graph import Stage, levels, needs_accelerator, read_graph, select
 from flows.resources import accelerator_limit
-from stages.core.errors import USER_ERROR_EXIT
+from stages.core.errors import USER_ERROR_EXIT, UserError
+from stages.core.params import PARAMS_FILE, parse_params
 from stages.core.reporting import markdown_table
 
 METRICS_ARTIFACT = "pipeline-metrics"
@@ -61,10 +64,73 @@ def stage_environment() -> dict[str, str]:
 
 
 def repro(stage: str, root: Path, force: bool) -> None:
-    logger = get_run_logger()
     command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage]
     if force:
         command.append("--force")
+    stream(command, root, stage)
+
+
+def set_arguments(task_name: str, overrides: dict | list[str], root: Path) -> list[str]:
+    """Overrides as `dvc exp run -S` arguments, checked first against the params models: a bad
+    one fails here with the params error line. Accepts {"churn.train.cv.folds": 3} or
+    ["churn.train.cv.folds=3"]."""
+    pairs = (
+        list(overrides.items())
+        if isinstance(overrides, dict)
+        else [tuple(item.split("=", 1)) if "=" in item else (item, None) for item in overrides]
+    )
+    raw = yaml.safe_load((root / PARAMS_FILE).read_text(encoding="utf-8"))
+    arguments = []
+    for key, value in pairs:
+        if value is None or not key.startswith(f"{task_name}."):
+            raise UserError(
+                f"overrides: {key!r}: expected '<key>=<value>' with a key of {task_name!r} "
+                f"(e.g. {task_name}.train...)"
+            )
+        if isinstance(value, str) and not isinstance(overrides, dict):
+            value = yaml.safe_load(value)  # the -S form: YAML values, as DVC reads them
+        set_dotted(raw, key, value)
+        arguments += ["-S", f"{key}={json.dumps(value)}"]
+    parse_params(raw, source=f"{PARAMS_FILE} with overrides")
+    return arguments
+
+
+def set_dotted(tree: dict, key: str, value) -> None:
+    *path, last = key.split(".")
+    node = tree
+    for part in path:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+@task(task_run_name="experiment {task_name}", cache_policy=NO_CACHE)
+def run_experiment(task_name: str, arguments: list[str], root: str, gpu_limit: str | None) -> str:
+    """The task's stages as a DVC experiment in a temporary copy (`dvc exp run --temp`): the
+    workspace's params.yaml stays as it is; the registry judges the new version as usual."""
+    command = [
+        sys.executable,
+        "-m",
+        "dvc",
+        "exp",
+        "run",
+        "--temp",
+        *arguments,
+        f"report@{task_name}",
+    ]
+    if gpu_limit is None:
+        stream(command, Path(root), f"experiment {task_name}")
+    else:
+        with concurrency(gpu_limit, occupy=1, strict=True):
+            stream(command, Path(root), f"experiment {task_name}")
+    return task_name
+
+
+def stream(command: list[str], root: Path, stage: str) -> None:
+    """Run a DVC command with its output in the task run's log; a failure names its reason."""
+    logger = get_run_logger()
     lines = []
     with subprocess.Popen(
         command,
@@ -212,6 +278,7 @@ def task_pipeline(
     retries: int = 2,
     retry_delay: float = 10.0,
     root: str | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
 ) -> dict[str, list[str]]:
     """Run one task's DVC stages (and the summary after them).
 
@@ -220,7 +287,16 @@ def task_pipeline(
     retries: attempts after a failure that was not a user error.
     retry_delay: seconds before the first retry; each next one waits twice as long.
     root: the repository (default: the working directory the deployment's pull step set).
+    overrides: train a challenger with other params, e.g. {"churn.train.cv.folds": 3}, as a DVC
+        experiment (`dvc exp run --temp -S ...`): params.yaml is not edited, the new version is
+        registered and judged against the champion on the same data.
     """
+    if overrides:
+        root_path = Path(root or Path.cwd()).resolve()
+        arguments = set_arguments(task, overrides, root_path)
+        on_gpu = any(needs_accelerator(s) for s in select(read_graph(root_path), task).values())
+        run_experiment(task, arguments, str(root_path), accelerator_limit() if on_gpu else None)
+        return {"completed": [f"experiment {task}"], "failed": [], "skipped": []}
     return run_graph(task, parallelism, force, retries, retry_delay, root)
 
 

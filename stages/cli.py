@@ -31,9 +31,53 @@ def build_parser() -> argparse.ArgumentParser:
     for step in STEPS:
         p = sub.add_parser(step, help=f"run the {step} step of a task")
         p.add_argument("task")
+    p = sub.add_parser("source", help="write what a task's source holds now (data/sources/)")
+    p.add_argument("task")
     sub.add_parser("summary", help="write reports/index.html and reports/summary.json")
     sub.add_parser("check-params", help=f"validate {PARAMS_FILE} and exit")
+    p = sub.add_parser("registry", help="every registered version of a task's model")
+    p.add_argument("task")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("compare", help="score two versions on the current test split")
+    p.add_argument("task")
+    p.add_argument("a", nargs="?", default="champion", help="version or alias (champion)")
+    p.add_argument("b", nargs="?", default="challenger", help="version or alias (challenger)")
+    p = sub.add_parser("promote", help="make a version the champion by hand")
+    p.add_argument("task")
+    p.add_argument("version", help="version number or alias")
+    p.add_argument("--reason", required=True)
+    p = sub.add_parser("rollback", help="the champion back to the previous champion")
+    p.add_argument("task")
+    p.add_argument("--reason", default="rolled back by hand")
     return parser
+
+
+def registry_command(args: argparse.Namespace, ctx: StepContext) -> None:
+    from stages.core import registry, tracking
+    from stages.core.fsio import dump_json
+
+    tracking.configure(ctx.root)
+    if args.command == "registry":
+        rows = registry.versions(ctx.task)
+        print(dump_json(rows) if args.json else registry.versions_text(ctx.task, rows))
+        return
+    if args.command == "compare":
+        from stages.core.compare import compare_versions
+
+        written = compare_versions(ctx, args.a, args.b)
+        print(f"wrote {written.relative_to(ctx.root)} (+ .json)")
+        return
+    if args.command == "promote":
+        entry = registry.promote(ctx.task, args.version, args.reason)
+    else:
+        entry = registry.rollback(ctx.task, args.reason)
+    from stages.core.summary import write_summary
+
+    write_summary(ctx.root, ctx.params.tasks)  # the index shows the champion of now
+    print(
+        f"{ctx.task}: champion → v{entry['version']} (was v{entry['from']}), "
+        f"by {entry['by']}: {entry['reason']}"
+    )
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -52,8 +96,17 @@ def run(argv: list[str] | None = None) -> None:
         raise UserError(
             f"{PARAMS_FILE}: tasks: {args.task!r} is not listed (listed: {', '.join(params.tasks)})"
         )
+    ctx = StepContext(task=args.task, step=args.command, root=root, params=params)
+    if args.command == "source":
+        from stages.core.sources import write_source_check
+
+        write_source_check(ctx.task_params.source, ctx.paths.downloads, ctx.paths.source_check)
+        return
+    if args.command in ("registry", "compare", "promote", "rollback"):
+        registry_command(args, ctx)
+        return
     step = importlib.import_module(f"stages.{args.task}.{args.command}")
-    step.run(StepContext(task=args.task, step=args.command, root=root, params=params))
+    step.run(ctx)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,6 +112,19 @@ def tree_digest(path: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
+def store(tmp_path: Path, monkeypatch):
+    """A real embedded MLflow store (sqlite) in tmp_path, the active tracking URI."""
+    import mlflow
+
+    from stages.core import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.configure(tmp_path)
+    yield tmp_path
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
 

@@ -18,7 +18,7 @@ from stages.churn.schema import (
     TRAIN_FILE,
 )
 from stages.core.context import StepContext
-from stages.core.sources import fetch_source
+from stages.core.sources import fetch_task_source
 
 YES_NO_COLUMNS = {
     "partner": "HasPartner",
@@ -108,9 +108,8 @@ def write_builtin(dest: Path, test_rows: int, seed: int) -> None:
 
 def run(ctx: StepContext) -> None:
     source = ctx.task_params.source
-    fetch_source(
+    fetch_task_source(
         source,
-        ctx.paths.raw,
+        ctx.paths,
         builtin=lambda dest: write_builtin(dest, source.test_rows, ctx.common.seed),
-        downloads=ctx.paths.downloads,
     )

@@ -11,9 +11,10 @@ import pandas as pd
 from stages.churn.params import EvaluateParams
 from stages.churn.preprocess import HOLDOUT, PREDICT
 from stages.churn.schema import FEATURES, ID, TARGET
+from stages.churn.scoring import item_scores, registered_scorer
 from stages.churn.train import CV_FILE, ENSEMBLE, MODEL_FILE, OOF_FILE
 from stages.core.context import StepContext
-from stages.core.evaluation import publish_evaluation
+from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
 from stages.core.metrics import (
     binary_metrics,
@@ -119,4 +120,5 @@ def run(ctx: StepContext) -> None:
         "feature_importance.png": importance_figure(model),
         "cv.png": cv_figure(cv),
     }
-    publish_evaluation(ctx, metrics, table[ENSEMBLE], submission, figures)
+    same_data = SameData(item_scores(holdout, scores[ENSEMBLE]), registered_scorer(ctx))
+    publish_evaluation(ctx, metrics, table[ENSEMBLE], submission, figures, same_data)

@@ -6,12 +6,12 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from stages.churn.schema import CATEGORICAL, FEATURES, ID, NUMERIC, TARGET, RawChurn, read_raw
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
+from stages.core.splits import row_keys, unit_hash
 
 TRAIN, HOLDOUT, PREDICT, ENCODER, INFO = (
     "train.parquet",
@@ -52,8 +52,9 @@ def make_encoder() -> ColumnTransformer:
 def split(raw: RawChurn, holdout_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
     """train + a labelled held-out test, and the rows to predict for the Kaggle submission.
 
-    The held-out test is test.csv when its labels are known (builtin source), else a stratified
-    share of train.csv (real Kaggle data, whose test labels are private).
+    The held-out test is test.csv when its labels are known (builtin source), else a share of
+    train.csv chosen by each row's hash (real Kaggle data, whose test labels are private): rows
+    added later never move an older row into the held-out test.
     """
     train = clean(raw.train)
     train[TARGET] = train[TARGET].astype(int)
@@ -66,9 +67,8 @@ def split(raw: RawChurn, holdout_fraction: float, seed: int) -> dict[str, pd.Dat
         holdout[TARGET] = raw.test_labels.loc[holdout[ID]].to_numpy().astype(int)
         holdout = holdout.drop(columns=[ID])
     else:
-        train, holdout = train_test_split(
-            train, test_size=holdout_fraction, stratify=train[TARGET], random_state=seed
-        )
+        held_out = unit_hash(row_keys(train), seed) < holdout_fraction
+        train, holdout = train[~held_out], train[held_out]
     if predict is None:
         predict = holdout.drop(columns=[TARGET]).reset_index(drop=True)
         predict.insert(0, ID, np.arange(len(predict)))

@@ -69,6 +69,11 @@ class TaskPaths:
         return self.models / RUN_INFO_FILE
 
     @property
+    def source_check(self) -> Path:
+        """Written by the `source` step on every repro: what the source holds now."""
+        return self.root / "data" / "sources" / f"{self.task}.json"
+
+    @property
     def downloads(self) -> Path:
         """Archives fetched from a url, kept by checksum so a re-run never downloads twice."""
         return self.root / "data" / "downloads"

@@ -1,19 +1,31 @@
 """What every task's evaluate step ends with: metrics.json, plots/, submission.csv and
 promotion.json written together (all or nothing), the registry's promotion rule applied to the
-version train registered, and the plots attached to the train run."""
+version train registered — against the champion scored on the same test split — and the plots
+attached to the train run."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from stages.core import tracking
+from stages.core import dataversion, registry, tracking
+from stages.core.comparison import ItemScores
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
 from stages.core.reporting import save_figure
+
+
+@dataclass(frozen=True)
+class SameData:
+    """The new version's outcome on every test item, and how to get a registered version's
+    (`models:/<task>/<n>` -> its outcome on the same items): what the promotion rule pairs."""
+
+    candidate: ItemScores
+    score_registered: Callable[[str], ItemScores]
 
 
 def publish_evaluation(
@@ -22,14 +34,25 @@ def publish_evaluation(
     candidate: Mapping[str, float],
     submission: pd.DataFrame,
     figures: Mapping[str, plt.Figure],
+    same_data: SameData,
     tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """`candidate` holds the held-out metrics the promotion rule reads (its `metric` key)."""
     paths = ctx.paths
     run_info = read_json(paths.run_info)
-    promotion = tracking.judge_version(
-        ctx.root, run_info, ctx.task_params.evaluate.promotion, candidate
+    data = dataversion.data_version(ctx.root, ctx.task, read_json(paths.validation_json))
+    promotion = registry.judge(
+        ctx.root,
+        ctx.task,
+        run_info,
+        ctx.task_params.evaluate.promotion,
+        dict(candidate),
+        same_data.candidate,
+        same_data.score_registered,
+        data,
+        ctx.common.seed,
     )
+    metrics = {**metrics, "data": data}
     outputs = (paths.metrics_json, paths.plots, paths.submission_csv, paths.promotion_json)
     with staged_outputs(*outputs) as staging:
         staging[paths.metrics_json].write_text(dump_json(metrics), encoding="utf-8")

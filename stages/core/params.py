@@ -48,6 +48,14 @@ class PromotionParams(StrictModel):
     metric: str
     direction: Literal["maximize", "minimize"] = "maximize"
     min_delta: float = Field(default=0.0, ge=0.0)
+    # the candidate and the champion are scored on the same test items; the paired difference
+    # (better = positive) or the lower end of its bootstrap CI must exceed min_delta
+    decide_on: Literal["difference", "ci_lower"] = "difference"
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    # what happens when the champion cannot be scored on today's test split (schema changed,
+    # artifact gone): promote the candidate, or keep the champion
+    unscorable_champion: Literal["promote", "keep"] = "promote"
 
 
 class TaskParams(StrictModel):

@@ -67,14 +67,43 @@ def _data_uri(path: Path) -> str:
 
 
 def registry_paragraph(promotion: dict, run_info: dict) -> str:
-    """The registry decision and where to find the run in the MLflow UI."""
+    """The registry decision (judged against the champion on the same data), the dataset
+    version, and where to find the run in the MLflow UI."""
+    from stages.core.dataversion import describe
+
     verdict = "**promoted to champion**" if promotion["promoted"] else "kept as challenger"
     experiment, run = run_info["experiment_id"], run_info["run_id"]
-    return (
+    lines = [
         f"Registry: `{promotion['model']}` version {promotion['version']} — {verdict} "
-        f"({promotion['reason']}). MLflow: experiment `{experiment}`, run `{run}` — open with "
-        f"`mlflow ui` and go to <http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run}>."
+        f"({promotion['reason']}).",
+        "",
+        f"Data version: `{describe(promotion['data'])}`.",
+        "",
+    ]
+    comparison = promotion.get("comparison")
+    if comparison:
+        pct = round(comparison["confidence"] * 100)
+        table = pd.DataFrame(
+            [
+                {
+                    "metric": comparison["metric"],
+                    f"new v{promotion['version']}": comparison["candidate"],
+                    f"champion v{promotion['previous_champion']}": comparison["champion"],
+                    "difference": comparison["difference"],
+                    f"{pct}% CI (paired bootstrap)": (
+                        f"{comparison['ci_low']:+.4f} .. {comparison['ci_high']:+.4f}"
+                    ),
+                    "test items": comparison["items"],
+                }
+            ]
+        )
+        lines += ["Both scored on this run's test split:", "", markdown_table(table), ""]
+    lines.append(
+        f"MLflow: experiment `{experiment}`, run `{run}` — open with `mlflow ui` and go to "
+        f"<http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run}>; "
+        f"`python -m stages registry {promotion['model']}` lists every version."
     )
+    return "\n".join(lines)
 
 
 def facts_table(validation: dict) -> str:

@@ -1,11 +1,19 @@
 """Where a task's raw data comes from: `builtin` (offline, deterministic), `url` (sha256 checked,
 resumable, cached by checksum) or `path` (a local archive, folder or file). The parser after
-the download step never knows which kind produced the files."""
+the download step never knows which kind produced the files.
+
+The `source` step runs on every `dvc repro` (`always_changed`) and writes what the source holds
+now to data/sources/<task>.json: the bytes' sha256 for a path or an unpinned url, the pinned
+checksum for a url with `sha256`, the params for builtin. `download` depends on that file, so DVC
+re-runs it (and, if data/raw changed, everything after it) only when the bytes changed.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -35,11 +43,60 @@ class SourceParams(StrictModel):
 
     @model_validator(mode="after")
     def _kind_has_its_fields(self) -> SourceParams:
-        if self.kind == "url" and not (self.url and self.sha256):
-            raise ValueError("kind 'url' needs both 'url' and 'sha256'")
+        if self.kind == "url" and not self.url:
+            raise ValueError("kind 'url' needs 'url' (and 'sha256' to pin its bytes)")
         if self.kind == "path" and not self.path:
             raise ValueError("kind 'path' needs 'path'")
         return self
+
+
+def check_source(source: SourceParams, downloads: Path) -> dict:
+    """What the source holds now, cheaply enough to run on every repro. An unpinned url is
+    fetched (into the checksum-keyed downloads, so `download` does not fetch it again)."""
+    if source.kind == "builtin":
+        return {"kind": "builtin", **source.model_dump(exclude={"kind", "url", "sha256", "path"})}
+    if source.kind == "url":
+        sha256 = source.sha256 or fetch_unpinned(source.url, downloads)
+        return {"kind": "url", "url": source.url, "sha256": sha256.lower()}
+    origin = existing_path(source)
+    files = [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(origin).as_posix().encode() + b"\0")
+        digest.update(sha256_of(path).encode())
+    return {
+        "kind": "path",
+        "path": str(origin),
+        "sha256": digest.hexdigest(),
+        "files": len(files),
+        "bytes": sum(p.stat().st_size for p in files),
+    }
+
+
+def write_source_check(source: SourceParams, downloads: Path, out: Path) -> dict:
+    checked = check_source(source, downloads)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(checked, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    return checked
+
+
+def existing_path(source: SourceParams) -> Path:
+    origin = Path(source.path).expanduser()
+    if not origin.exists():
+        raise UserError(f"source.path: {origin}: no such file or folder")
+    return origin
+
+
+def fetch_task_source(source: SourceParams, paths, builtin: Callable[[Path], None]) -> None:
+    """A task's download step: data/raw/<task> from its source, an unpinned url at the checksum
+    the `source` step saw (data/sources/<task>.json)."""
+    if source.kind == "url" and not source.sha256:
+        checked = json.loads(paths.source_check.read_text()) if paths.source_check.is_file() else {}
+        if checked.get("url") == source.url:
+            source = source.model_copy(update={"sha256": checked["sha256"]})
+    fetch_source(source, paths.raw, builtin, paths.downloads)
 
 
 def fetch_source(
@@ -47,11 +104,13 @@ def fetch_source(
 ) -> None:
     """Fill `dest` from the source; `dest` is replaced only when everything succeeded."""
     if source.kind == "path":
-        origin = Path(source.path).expanduser()
-        if not origin.exists():
-            raise UserError(f"source.path: {origin}: no such file or folder")
+        origin = existing_path(source)
     elif source.kind == "url":
-        origin = download(source.url, source.sha256, downloads)
+        origin = (
+            download(source.url, source.sha256, downloads)
+            if source.sha256
+            else downloads / fetch_unpinned(source.url, downloads) / url_name(source.url)
+        )
     with atomic_dir(dest) as tmp:
         if source.kind == "builtin":
             builtin(tmp)
@@ -81,8 +140,7 @@ def download(url: str, sha256: str, downloads: Path) -> Path:
     A wrong checksum deletes what was fetched and fails: nothing unverified is ever kept.
     """
     sha256 = sha256.lower()
-    name = PurePosixPath(urllib.request.urlparse(url).path).name or "download"
-    target = downloads / sha256 / name
+    target = downloads / sha256 / url_name(url)
     if target.is_file():
         if sha256_of(target) == sha256:
             return target
@@ -99,6 +157,27 @@ def download(url: str, sha256: str, downloads: Path) -> Path:
         )
     part.rename(target)
     return target
+
+
+def url_name(url: str) -> str:
+    return PurePosixPath(urllib.request.urlparse(url).path).name or "download"
+
+
+def fetch_unpinned(url: str, downloads: Path) -> str:
+    """Fetch a url whose bytes may change (a nightly export) and keep it under its sha256;
+    returns the sha256."""
+    part = downloads / f".unpinned-{os.getpid()}" / (url_name(url) + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        part.unlink(missing_ok=True)
+        _fetch(url, part)
+        sha256 = sha256_of(part)
+        target = downloads / sha256 / url_name(url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part.replace(target)
+    finally:
+        shutil.rmtree(part.parent, ignore_errors=True)
+    return sha256
 
 
 def _fetch(url: str, part: Path) -> None:

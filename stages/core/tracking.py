@@ -2,26 +2,26 @@
 
 Without MLFLOW_TRACKING_URI the store is embedded: `mlflow.db` (sqlite) and `mlruns/` at the
 repository root. Every new model version gets the alias `challenger`; `champion` moves only when
-the promotion rule says the new version beats it, and every decision is written on the version.
+the promotion rule says the new version beats it (stages/core/registry.py).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stages.core.params import PromotionParams
-
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 RUN_INFO_FILE = "mlflow_run.json"
+MODEL_CARD = "model_card.json"
 
 
 # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; remember which values we exported
@@ -31,7 +31,17 @@ _CREATED: set[str] = set()  # sqlite stores this process has already created or 
 
 
 def embedded_uri(root: Path) -> str:
-    return f"sqlite:///{root.resolve() / 'mlflow.db'}"
+    return f"sqlite:///{store_root(root) / 'mlflow.db'}"
+
+
+def store_root(root: Path) -> Path:
+    """Where the embedded store lives: the repository root, also for `dvc exp run --temp`,
+    which runs the stages in <repo>/.dvc/tmp/exps/<name>/ (its versions belong to the repo)."""
+    parts = root.resolve().parts
+    for i in range(len(parts) - 3):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return root.resolve()
 
 
 def tracking_uri(root: Path) -> str:
@@ -42,6 +52,7 @@ def tracking_uri(root: Path) -> str:
 def configure(root: Path) -> None:
     import mlflow
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per card
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     if uri == embedded_uri(root):
@@ -73,7 +84,7 @@ def experiment_id(task: str, root: Path) -> str:
     if experiment is not None:
         return experiment.experiment_id
     embedded = tracking_uri(root) == embedded_uri(root)
-    location = (root / "mlruns").resolve().as_uri() if embedded else None
+    location = (store_root(root) / "mlruns").as_uri() if embedded else None
     return client.create_experiment(task, artifact_location=location)
 
 
@@ -126,11 +137,16 @@ def task_run(task: str, stage: str, root: Path, data_deps: list[Path]) -> Iterat
     """The MLflow run of one stage, tagged with the code commit and the data it read."""
     import mlflow
 
+    from stages.core import dataversion
+
     exp = experiment_id(task, root)
     mlflow.set_experiment(experiment_id=exp)  # nested runs inherit the active experiment
-    with mlflow.start_run(
-        experiment_id=exp, run_name=stage, tags=run_tags(root, stage, data_deps)
-    ) as run:
+    validation = root / "reports" / task / "validation.json"
+    data = dataversion.data_version(
+        root, task, json.loads(validation.read_text()) if validation.is_file() else None
+    )
+    tags = {**run_tags(root, stage, data_deps), **dataversion.tags(data)}
+    with mlflow.start_run(experiment_id=exp, run_name=stage, tags=tags) as run:
         yield run
 
 
@@ -145,11 +161,15 @@ def member_run(name: str, params: Mapping[str, Any]) -> Iterator[Any]:
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested params as dotted keys; list items by position (`train.catboost.0.depth`), the
+    spelling `dvc exp run -S` takes, so versions' params can be compared key by key."""
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            flat.update(flatten({str(i): v for i, v in enumerate(value)}, f"{name}."))
         else:
             flat[name] = value
     return flat
@@ -178,9 +198,10 @@ def register_challenger(task: str, model_uri: str, run_id: str) -> RegisteredVer
     """Register the model as a new version of the task's model and point `challenger` at it."""
     import mlflow
 
+    from stages.core.registry import move_alias  # registry builds on this module
+
     version = mlflow.register_model(model_uri, task, tags={"run_id": run_id})
-    client = mlflow.MlflowClient()
-    client.set_registered_model_alias(task, CHALLENGER, version.version)
+    move_alias(task, CHALLENGER, str(version.version), "register", f"new version from run {run_id}")
     return RegisteredVersion(task, str(version.version))
 
 
@@ -199,12 +220,16 @@ def register_run_model(task: str, root: Path, run: Any, model_uri: str) -> dict[
 
 
 def register_torch_model(
-    task: str, root: Path, run: Any, network: Any, *packages: str
+    task: str, root: Path, run: Any, network: Any, *packages: str, card: dict | None = None
 ) -> dict[str, str]:
     """Log a torch module to the active run (pickled: it loads without our code's builders,
-    with torch, torchvision and `packages` pinned) and register it as the `challenger`."""
+    with torch, torchvision and `packages` pinned) and register it as the `challenger`. `card`
+    (class names, input size) is logged beside it: what a later scorer checks the current data
+    against."""
     import mlflow
 
+    if card is not None:
+        mlflow.log_dict(card, MODEL_CARD)
     info = mlflow.pytorch.log_model(
         network,
         name="model",
@@ -214,75 +239,30 @@ def register_torch_model(
     return register_run_model(task, root, run, info.model_uri)
 
 
+def version_run_id(model_uri: str) -> str:
+    """The run that logged a registered version (`models:/<name>/<version>`)."""
+    import mlflow
+
+    name, version = model_uri.removeprefix("models:/").split("/", 1)
+    return mlflow.MlflowClient().get_model_version(name, version).run_id
+
+
+def model_card(model_uri: str) -> dict:
+    """The card logged beside a registered version (`models:/<name>/<version>`); {} if none."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{version_run_id(model_uri)}/{MODEL_CARD}")
+    except (MlflowException, OSError):
+        return {}
+
+
 def pinned(*packages: str) -> list[str]:
     """Explicit pip requirements of a logged model: the installed versions, no inference."""
     from importlib.metadata import version
 
     return [f"{package}=={version(package)}" for package in packages]
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    promoted: bool
-    reason: str
-    champion_version: str | None
-
-
-def decide(rule: PromotionParams, candidate: float, champion: float | None) -> tuple[bool, str]:
-    """The promotion rule: beat the champion by more than min_delta in the rule's direction."""
-    if champion is None:
-        return True, f"no champion yet; {rule.metric}={candidate:.4f}"
-    delta = candidate - champion if rule.direction == "maximize" else champion - candidate
-    verdict = delta > rule.min_delta
-    relation = "beats" if verdict else "does not beat"
-    return verdict, (
-        f"{rule.metric}={candidate:.4f} {relation} champion {champion:.4f} "
-        f"({rule.direction}, min_delta={rule.min_delta})"
-    )
-
-
-def promote_if_better(
-    version: RegisteredVersion, rule: PromotionParams, value: float
-) -> PromotionDecision:
-    """Record the version's metric, then move `champion` to it only if the rule says so."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.MlflowClient()
-    client.set_model_version_tag(version.name, version.version, f"metric.{rule.metric}", str(value))
-    try:
-        current = client.get_model_version_by_alias(version.name, CHAMPION)
-    except MlflowException:
-        current = None
-    if current is not None and str(current.version) == version.version:
-        return PromotionDecision(True, "already champion", version.version)
-    champion_value = None
-    if current is not None and f"metric.{rule.metric}" in current.tags:
-        champion_value = float(current.tags[f"metric.{rule.metric}"])
-    promoted, reason = decide(rule, value, champion_value)
-    if promoted:
-        client.set_registered_model_alias(version.name, CHAMPION, version.version)
-    outcome = "promoted to champion" if promoted else "kept as challenger"
-    client.set_model_version_tag(version.name, version.version, "promotion", outcome)
-    client.set_model_version_tag(version.name, version.version, "promotion.reason", reason)
-    client.update_model_version(version.name, version.version, description=f"{outcome}: {reason}")
-    champion_version = version.version if promoted else (str(current.version) if current else None)
-    return PromotionDecision(promoted, reason, champion_version)
-
-
-def judge_version(
-    root: Path, run_info: dict, rule: PromotionParams, metrics: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Evaluate's side of the registry: log the held-out metrics on the train run and apply the
-    promotion rule to the version it registered. Returns what to write to promotion.json."""
-    import mlflow
-
-    configure(root)
-    with mlflow.start_run(run_id=run_info["run_id"]):
-        log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
-    version = RegisteredVersion(run_info["registered_model"], run_info["version"])
-    decision = promote_if_better(version, rule, float(metrics[rule.metric]))
-    return {"model": version.name, "version": version.version, **asdict(decision)}
 
 
 def log_artifacts(root: Path, run_info: dict, folder: Path, artifact_path: str) -> None:

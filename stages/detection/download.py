@@ -5,16 +5,15 @@ devkit (folder, zip or tar)."""
 from __future__ import annotations
 
 from stages.core.context import StepContext
-from stages.core.sources import fetch_source
+from stages.core.sources import fetch_task_source
 from stages.detection.generate import GeneratorSpec, write_hardhat
 
 
 def run(ctx: StepContext) -> None:
     source = ctx.task_params.source
     spec = GeneratorSpec(images=source.images, size=source.size, seed=ctx.common.seed)
-    fetch_source(
+    fetch_task_source(
         source,
-        ctx.paths.raw,
+        ctx.paths,
         builtin=lambda dest: write_hardhat(dest, spec),
-        downloads=ctx.paths.downloads,
     )

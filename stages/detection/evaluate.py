@@ -2,7 +2,8 @@
 (faster-coco-eval): mAP@0.5 (headline), mAP@[.5:.95], per-class AP and recall, `difficult`
 objects excluded (VOC rule). Plots: test images with true and predicted boxes, per-class AP,
 precision-recall curves, precision and recall against the confidence threshold, training curves.
-The submission lists the test detections kept by the user's inference settings."""
+The submission lists the test detections kept by the user's inference settings; the promotion
+rule pairs the selected detector with the champion on the same test images (scoring.py)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from torchvision.utils import draw_bounding_boxes
 
 from stages.core.context import StepContext
-from stages.core.errors import UserError
-from stages.core.evaluation import publish_evaluation
+from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
 from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
-from stages.detection.model import detect, mean_average_precision, score_targets
-from stages.detection.params import EvaluateParams, InferenceParams
+from stages.detection.model import mean_average_precision, score_targets
+from stages.detection.params import EvaluateParams
+from stages.detection.scoring import (
+    drawn,
+    item_scores,
+    kept_labels,
+    predictions,
+    registered_scorer,
+)
 from stages.detection.train import DETECTORS_DIR
 
 MODELS_TABLE, CLASSES_TABLE = "models.csv", "classes.csv"
 IOU = 0.5
-PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6"]
 
 
 def load_detectors(models_dir) -> dict[str, dict]:
@@ -31,19 +36,6 @@ def load_detectors(models_dir) -> dict[str, dict]:
         path.stem: torch.load(path, map_location="cpu", weights_only=False)
         for path in sorted((models_dir / DETECTORS_DIR).glob("*.pt"))
     }
-
-
-def kept_labels(inference: InferenceParams, classes: list[str]) -> list[int] | None:
-    """Label ids of `evaluate.inference.classes` (None keeps every class)."""
-    if inference.classes is None:
-        return None
-    unknown = [c for c in inference.classes if c not in classes]
-    if unknown:
-        raise UserError(
-            f"params.yaml: detection.evaluate.inference.classes: unknown class {unknown[0]!r} "
-            f"(expected some of: {', '.join(classes)})"
-        )
-    return [classes.index(c) + 1 for c in inference.classes]
 
 
 def score(predictions: list[dict], targets: list[dict]) -> tuple[dict, dict]:
@@ -113,12 +105,6 @@ def at_threshold(curves: dict[str, pd.DataFrame], threshold: float) -> dict[str,
     return result
 
 
-def _drawn(image: torch.Tensor, boxes: torch.Tensor, names: list[str], colours: list[str]):
-    if not len(boxes):
-        return image
-    return draw_bounding_boxes(image, boxes, names, colors=colours, width=2)
-
-
 def examples_figure(
     test: dict, predictions: list[dict], shown: int, threshold: float
 ) -> plt.Figure:
@@ -131,17 +117,15 @@ def examples_figure(
             classes[int(label) - 1] + (" (difficult)" if hard else "")
             for label, hard in zip(test["labels"][i], test["difficult"][i], strict=True)
         ]
-        truth_colours = [PALETTE[(int(label) - 1) % len(PALETTE)] for label in test["labels"][i]]
         found = predictions[i]
         found_names = [
             f"{classes[int(label) - 1]} {s:.2f}"
             for label, s in zip(found["labels"], found["scores"], strict=True)
         ]
-        found_colours = [PALETTE[(int(label) - 1) % len(PALETTE)] for label in found["labels"]]
         panels = [
-            (_drawn(image, test["boxes"][i], truth_names, truth_colours), "truth"),
+            (drawn(image, test["boxes"][i], test["labels"][i], truth_names), "truth"),
             (
-                _drawn(image, found["boxes"], found_names, found_colours),
+                drawn(image, found["boxes"], found["labels"], found_names),
                 f"predicted (confidence ≥ {threshold:.2f})",
             ),
         ]
@@ -244,10 +228,11 @@ def run(ctx: StepContext) -> None:
     device = resolve_device(ctx.common.device)
     targets = score_targets(test)
 
-    rows, tables, summaries = [], {}, {}
+    rows, tables, summaries, predicted = [], {}, {}, {}
     detectors = load_detectors(paths.models)
     for name, saved in detectors.items():
-        found = detect(saved["network"], test["images"], device=device)
+        found, kept = predictions(saved["network"], test["images"], inference, keep, device)
+        predicted[name] = (found, kept)
         coco, at_50 = score(found, targets)
         summaries[name] = at_50
         tables[name] = class_table(coco, at_50, test)
@@ -263,14 +248,8 @@ def run(ctx: StepContext) -> None:
     table = pd.DataFrame(rows).set_index("model")
     at_50 = summaries[selected]
     curves = precision_by_threshold(at_50, classes)
-    shown = detect(
-        detectors[selected]["network"],
-        test["images"],
-        keep=keep,
-        min_confidence=inference.min_confidence,
-        max_per_class=inference.max_per_class,
-        device=device,
-    )
+    candidate = item_scores(test, *predicted[selected])
+    shown = candidate.extra["shown"]
     per_class = tables[selected]
     metrics = {
         "headline": {
@@ -308,5 +287,6 @@ def run(ctx: StepContext) -> None:
         metrics["test"][selected],
         submission(test, shown),
         figures,
+        SameData(candidate, registered_scorer(ctx, test)),
         {MODELS_TABLE: table, CLASSES_TABLE: per_class},
     )

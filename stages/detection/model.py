@@ -284,7 +284,8 @@ def _filter(
     if keep is not None:
         chosen &= torch.isin(out["labels"], torch.as_tensor(list(keep), dtype=out["labels"].dtype))
     index = torch.nonzero(chosen).flatten()
-    index = index[torch.argsort(out["scores"][index], descending=True)]
+    # stable: tied scores keep the network's order, so filtering twice equals filtering once
+    index = index[torch.argsort(out["scores"][index], descending=True, stable=True)]
     rank = torch.zeros_like(index)
     for label in out["labels"][index].unique():
         same = out["labels"][index] == label

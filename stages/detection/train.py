@@ -81,7 +81,13 @@ def run(ctx: StepContext) -> None:
             checkpoints,
         )
         selected = select_member(trained, MONITOR, "selected_model")
-        run_info = tracking.register_torch_model(ctx.task, ctx.root, run, trained[selected].network)
+        run_info = tracking.register_torch_model(
+            ctx.task,
+            ctx.root,
+            run,
+            trained[selected].network,
+            card={"classes": data[0]["classes"], "image_size": image_size},
+        )
 
     models = {
         spec.name: {

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.core.context import StepContext
-from stages.core.sources import fetch_source
+from stages.core.sources import fetch_task_source
 from stages.nmt.corpus import load_pairs
 
 DATA_FILE = "data.txt"
@@ -32,9 +32,8 @@ def write_builtin(dest: Path, max_pairs: int | None, seed: int) -> None:
 
 def run(ctx: StepContext) -> None:
     source = ctx.task_params.source
-    fetch_source(
+    fetch_task_source(
         source,
-        ctx.paths.raw,
+        ctx.paths,
         builtin=lambda dest: write_builtin(dest, source.max_pairs, ctx.common.seed),
-        downloads=ctx.paths.downloads,
     )

@@ -12,7 +12,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from stages.core.context import StepContext
-from stages.core.evaluation import publish_evaluation
+from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
 from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
 from stages.nmt.decoding import (
@@ -25,11 +25,10 @@ from stages.nmt.decoding import (
 )
 from stages.nmt.params import EvaluateParams
 from stages.nmt.preprocess import SplitData, load_split, load_tokenizers, split_summary
+from stages.nmt.scoring import LENGTH_BUCKETS, bucket_label, item_scores, registered_scorer
 
 MODELS_TABLE, LENGTH_TABLE, EXAMPLES_TABLE = "models.csv", "bleu_by_length.csv", "examples.csv"
 DECODINGS = ("greedy", "beam")
-# source length buckets in words: (lowest, highest) inclusive
-LENGTH_BUCKETS = ((1, 4), (5, 6), (7, 9), (10, 14), (15, 24), (25, None))
 ATTENTION_TOKENS = (4, 14)  # heatmaps: test sentences with this many source tokens
 
 
@@ -39,10 +38,6 @@ def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
         "chrf": chrf(hypotheses, references),
         "token_bleu": token_bleu(hypotheses, references),
     }
-
-
-def bucket_label(low: int, high: int | None) -> str:
-    return f"{low}+" if high is None else f"{low}-{high}"
 
 
 def bleu_by_length(sources: list[str], references: list[str], outputs: dict[str, list[str]]):
@@ -194,12 +189,17 @@ def run(ctx: StepContext) -> None:
         ),
         "curves.png": curves_figure(pd.read_csv(paths.models / HISTORY_FILE), selected),
     }
+    # the promotion rule pairs these beam translations with the champion's, sentence by sentence
+    same_data = SameData(
+        item_scores(test.source, references, chosen["beam"]), registered_scorer(ctx, test)
+    )
     publish_evaluation(
         ctx,
         metrics,
         results[selected]["beam"],
         examples,
         figures,
+        same_data,
         {
             MODELS_TABLE: table,
             LENGTH_TABLE: lengths,

@@ -32,7 +32,8 @@ from stages.core.training import (
 from stages.nmt.decoding import MODELS_DIR, collate, decode_all, sacre_bleu
 from stages.nmt.model import build_model, translation_loss
 from stages.nmt.params import TrainParams, model_kwargs
-from stages.nmt.preprocess import PAD_ID, SplitData, load_split, load_tokenizers
+from stages.nmt.preprocess import PAD_ID, SplitData, load_split, load_tokenizers, split_summary
+from stages.nmt.scoring import TOKENIZERS_ARTIFACT
 
 MONITOR = "val_bleu"
 POOL_BATCHES = 50  # length bucketing: sort this many batches' worth of sentences at a time
@@ -243,9 +244,19 @@ def run(ctx: StepContext) -> None:
             serialization_format="pickle",
             pip_requirements=tracking.pinned("torch", "tokenizers"),
         )
-        # the model reads and writes token ids: its tokenizers travel with it
+        # the model reads and writes token ids: its tokenizers travel with it, and its card
+        # says what it translates (a later scorer checks the current data against both)
         for path in sorted(processed.glob("tokenizer_*.json")):
-            mlflow.log_artifact(str(path), artifact_path="tokenizers")
+            mlflow.log_artifact(str(path), artifact_path=TOKENIZERS_ARTIFACT)
+        summary = split_summary(processed)
+        mlflow.log_dict(
+            {
+                "direction": summary["direction"],
+                "lowercase": summary["lowercase"],
+                "vocab": summary["vocab"],
+            },
+            tracking.MODEL_CARD,
+        )
         run_info = tracking.register_run_model(ctx.task, ctx.root, run, info.model_uri)
 
     models = {

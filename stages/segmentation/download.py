@@ -4,7 +4,7 @@ local path (folder, zip, tar or rar)."""
 from __future__ import annotations
 
 from stages.core.context import StepContext
-from stages.core.sources import fetch_source
+from stages.core.sources import fetch_task_source
 from stages.segmentation.generate import GeneratorSpec, write_ph2
 
 
@@ -13,9 +13,8 @@ def run(ctx: StepContext) -> None:
     spec = GeneratorSpec(
         images=source.images, width=source.width, height=source.height, seed=ctx.common.seed
     )
-    fetch_source(
+    fetch_task_source(
         source,
-        ctx.paths.raw,
+        ctx.paths,
         builtin=lambda dest: write_ph2(dest, spec),
-        downloads=ctx.paths.downloads,
     )

@@ -10,11 +10,12 @@ import pandas as pd
 import torch
 
 from stages.core.context import StepContext
-from stages.core.evaluation import publish_evaluation
+from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
 from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
 from stages.segmentation.model import build_network, iou_dice, predict_logits, thresholded_iou
 from stages.segmentation.params import EvaluateParams, ModelSpec
+from stages.segmentation.scoring import item_scores, registered_scorer
 from stages.segmentation.train import PAIRS_DIR
 
 PAIRS_TABLE, PER_IMAGE_TABLE = "pairs.csv", "per_image.csv"
@@ -156,5 +157,6 @@ def run(ctx: StepContext) -> None:
         metrics["test"][selected],
         submission,
         figures,
+        SameData(item_scores(test, logits_of[selected]), registered_scorer(ctx)),
         {PAIRS_TABLE: table, PER_IMAGE_TABLE: per_image.set_index("case")},
     )

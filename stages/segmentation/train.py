@@ -87,7 +87,12 @@ def run(ctx: StepContext) -> None:
         )
         selected = select_member(trained, MONITOR, "selected_pair")
         run_info = tracking.register_torch_model(
-            ctx.task, ctx.root, run, trained[selected].network, "segmentation-models-pytorch"
+            ctx.task,
+            ctx.root,
+            run,
+            trained[selected].network,
+            "segmentation-models-pytorch",
+            card={"size": int(data[0]["images"].shape[-1]), "pair": selected},
         )
 
     pairs = {

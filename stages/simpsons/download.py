@@ -4,7 +4,7 @@ generator, a url or a local path."""
 from __future__ import annotations
 
 from stages.core.context import StepContext
-from stages.core.sources import fetch_source
+from stages.core.sources import fetch_task_source
 from stages.simpsons.generate import GeneratorSpec, write_simpsons
 
 
@@ -18,9 +18,8 @@ def run(ctx: StepContext) -> None:
         min_per_class=source.min_per_class,
         seed=ctx.common.seed,
     )
-    fetch_source(
+    fetch_task_source(
         source,
-        ctx.paths.raw,
+        ctx.paths,
         builtin=lambda dest: write_simpsons(dest, spec),
-        downloads=ctx.paths.downloads,
     )

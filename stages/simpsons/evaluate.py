@@ -15,10 +15,11 @@ from torchmetrics.classification import (
 )
 
 from stages.core.context import StepContext
-from stages.core.evaluation import publish_evaluation
+from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.training import resolve_device
 from stages.simpsons.model import build_network
 from stages.simpsons.params import EvaluateParams
+from stages.simpsons.scoring import item_scores, registered_scorer
 from stages.simpsons.train import HISTORY_FILE, MODEL_FILE, predict
 
 PER_CLASS = "per_class.csv"
@@ -157,4 +158,7 @@ def run(ctx: StepContext) -> None:
         ),
         "curves.png": curves_figure(history),
     }
-    publish_evaluation(ctx, metrics, metrics["test"], submission, figures, {PER_CLASS: per_class})
+    same_data = SameData(item_scores(test, classes, predicted.numpy()), registered_scorer(ctx))
+    publish_evaluation(
+        ctx, metrics, metrics["test"], submission, figures, same_data, {PER_CLASS: per_class}
+    )

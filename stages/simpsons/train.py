@@ -108,7 +108,13 @@ def run(ctx: StepContext) -> None:
         best = max(history, key=lambda row: row.get("val_f1_micro", -1))
         tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
         network = module.network.to("cpu").eval()
-        run_info = tracking.register_torch_model(ctx.task, ctx.root, run, network)
+        run_info = tracking.register_torch_model(
+            ctx.task,
+            ctx.root,
+            run,
+            network,
+            card={"classes": classes, "image_size": int(train["images"].shape[-1])},
+        )
 
     out = ctx.paths.models
     with staged_outputs(out) as staging:

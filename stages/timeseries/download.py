@@ -4,7 +4,7 @@ local path (the real competition zip or folder)."""
 from __future__ import annotations
 
 from stages.core.context import StepContext
-from stages.core.sources import fetch_source
+from stages.core.sources import fetch_task_source
 from stages.timeseries.generate import GeneratorSpec, write_store_sales
 from stages.timeseries.params import TimeseriesSource
 
@@ -24,9 +24,8 @@ def generator_spec(source: TimeseriesSource, horizon: int, seed: int) -> Generat
 def run(ctx: StepContext) -> None:
     params = ctx.task_params
     spec = generator_spec(params.source, params.preprocess.horizon, ctx.common.seed)
-    fetch_source(
+    fetch_task_source(
         params.source,
-        ctx.paths.raw,
+        ctx.paths,
         builtin=lambda dest: write_store_sales(dest, spec),
-        downloads=ctx.paths.downloads,
     )

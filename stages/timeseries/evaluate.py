@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from stages.core.context import StepContext
-from stages.core.evaluation import publish_evaluation
+from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
 from stages.core.metrics import regression_metrics, rmsle
 from stages.timeseries.preprocess import GENERATOR_INFO, PANEL, SERIES
+from stages.timeseries.scoring import candidate_scores, registered_scorer
 from stages.timeseries.train import BASELINE, FORECASTS, SELECTION
 
 FAMILY_ERRORS = "error_by_family.csv"
@@ -130,4 +131,7 @@ def run(ctx: StepContext) -> None:
         "error_by_family.png": family_figure(errors),
         "residuals.png": residual_figure(forecasts, best),
     }
-    publish_evaluation(ctx, metrics, test[best], submission, figures, {FAMILY_ERRORS: errors})
+    same_data = SameData(candidate_scores(forecasts, best), registered_scorer(ctx))
+    publish_evaluation(
+        ctx, metrics, test[best], submission, figures, same_data, {FAMILY_ERRORS: errors}
+    )

@@ -27,6 +27,7 @@ from stages.timeseries.forecasters import (
 )
 from stages.timeseries.params import TrainParams
 from stages.timeseries.preprocess import FUTURE, PANEL, SPLIT
+from stages.timeseries.scoring import log_backtest, record_training_window
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,16 @@ def backtest(
 
 
 def log_to_mlflow(
-    ctx: StepContext, scores: dict, best: str, final: Forecaster, sample: pd.DataFrame
+    ctx: StepContext,
+    scores: dict,
+    best: str,
+    final: Forecaster,
+    sample: pd.DataFrame,
+    fitted_on: pd.DataFrame,
+    forecasts: pd.DataFrame,
 ) -> dict[str, str]:
+    """The run, the pyfunc and its model card: the days `final` was fitted on (`fitted_on`), so
+    that a later evaluate does not score it on a test window it has seen."""
     import mlflow
 
     from stages.timeseries.serving import ForecasterModel
@@ -103,6 +112,8 @@ def log_to_mlflow(
             with tracking.member_run(name, member.model_dump() if member else {}):
                 tracking.log_metrics(metrics)
         tracking.log_metrics({f"best_{k}": v for k, v in scores[best].items()})
+        mlflow.log_dict(record_training_window(fitted_on), tracking.MODEL_CARD)
+        log_backtest(forecasts, best)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=ForecasterModel(final),
@@ -142,5 +153,5 @@ def run(ctx: StepContext) -> None:
         forecasts.to_parquet(tmp / FORECASTS, index=False)
         joblib.dump(final, tmp / FINAL)
         (tmp / SELECTION).write_text(dump_json(selection), encoding="utf-8")
-        run_info = log_to_mlflow(ctx, scores, best, final, future.head(16))
+        run_info = log_to_mlflow(ctx, scores, best, final, future.head(16), panel, forecasts)
         (tmp / ctx.paths.run_info.name).write_text(dump_json(run_info), encoding="utf-8")

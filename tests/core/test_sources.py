@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import tarfile
 import zipfile
@@ -11,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from stages.core.context import TaskPaths
 from stages.core.errors import TransientError, UserError
-from stages.core.sources import SourceParams, download, fetch_source, unpack
+from stages.core.sources import (
+    SourceParams,
+    check_source,
+    download,
+    fetch_source,
+    fetch_task_source,
+    unpack,
+    write_source_check,
+)
 
 
 def make_zip(path: Path, files: dict[str, bytes]) -> Path:
@@ -232,3 +242,48 @@ def test_a_failing_rar_extractor_is_one_line(tmp_path, monkeypatch):
     (tmp_path / "out").mkdir()
     with pytest.raises(UserError, match=r"unrar could not extract it \(PH2Dataset.rar: checksum"):
         unpack(archive, tmp_path / "out")
+
+
+def test_the_source_check_follows_the_bytes_of_a_folder(tmp_path):
+    folder = tmp_path / "kaggle"
+    folder.mkdir()
+    (folder / "train.csv").write_text("a\n1\n")
+    source = SourceParams(kind="path", path=str(folder))
+    first = check_source(source, tmp_path / "downloads")
+    assert first["files"] == 1 and first["bytes"] == 4
+    os.utime(folder / "train.csv", (0, 0))  # touched, same bytes: the same version
+    assert check_source(source, tmp_path / "downloads") == first
+    (folder / "train.csv").write_text("a\n2\n")
+    assert check_source(source, tmp_path / "downloads")["sha256"] != first["sha256"]
+    (folder / "extra.csv").write_text("")
+    assert check_source(source, tmp_path / "downloads")["files"] == 2
+
+
+def test_an_unpinned_url_is_fetched_by_the_check_once_and_followed(tmp_path, server):
+    served, base, httpd = server
+    (served / "sales.csv").write_text("date,sales\n2017-01-01,1\n")
+    source = SourceParams(kind="url", url=f"{base}/sales.csv")
+    paths = TaskPaths(tmp_path, "demo")
+    checked = write_source_check(source, paths.downloads, paths.source_check)
+    assert checked["sha256"] == hashlib.sha256((served / "sales.csv").read_bytes()).hexdigest()
+    fetch_task_source(source, paths, never_builtin)
+    assert len(httpd.requests) == 1  # download took the file the check had fetched
+    assert (paths.raw / "sales.csv").read_text().endswith("2017-01-01,1\n")
+
+    (served / "sales.csv").write_text("date,sales\n2017-01-01,1\n2017-01-02,5\n")
+    assert (
+        write_source_check(source, paths.downloads, paths.source_check)["sha256"]
+        != (checked["sha256"])
+    )
+    fetch_task_source(source, paths, never_builtin)
+    assert (paths.raw / "sales.csv").read_text().endswith("2017-01-02,5\n")
+
+
+def test_a_pinned_url_and_builtin_are_checked_without_the_network(tmp_path):
+    pinned = SourceParams(kind="url", url="http://127.0.0.1:9/x.zip", sha256="A" * 64)
+    assert check_source(pinned, tmp_path) == {
+        "kind": "url",
+        "url": "http://127.0.0.1:9/x.zip",
+        "sha256": "a" * 64,
+    }
+    assert check_source(SourceParams(), tmp_path) == {"kind": "builtin"}

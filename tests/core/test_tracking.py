@@ -3,21 +3,11 @@
 from pathlib import Path
 
 import mlflow
-import pytest
 import yaml
 from sklearn.dummy import DummyClassifier
 
 from stages.core import tracking
-from stages.core.params import PromotionParams
 from tests.conftest import project_env
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    tracking.configure(tmp_path)
-    yield tmp_path
-    mlflow.set_tracking_uri(None)
 
 
 def new_version(root: Path, task: str = "demo") -> tracking.RegisteredVersion:
@@ -45,37 +35,6 @@ def test_embedded_store_lives_at_the_root(store: Path):
 def test_tracking_uri_env_overrides(store: Path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/mlflow.db")
     assert tracking.tracking_uri(store) == "sqlite:////elsewhere/mlflow.db"
-
-
-def test_champion_moves_only_when_beaten_and_every_decision_is_recorded(store: Path):
-    rule = PromotionParams(metric="roc_auc", direction="maximize")
-    client = mlflow.MlflowClient()
-
-    first = new_version(store)
-    assert tracking.promote_if_better(first, rule, 0.80).promoted
-    assert aliases("demo") == {"champion": "1", "challenger": "1"}
-
-    worse = new_version(store)
-    decision = tracking.promote_if_better(worse, rule, 0.79)
-    assert not decision.promoted and decision.champion_version == "1"
-    assert aliases("demo") == {"champion": "1", "challenger": "2"}
-    tags = client.get_model_version("demo", "2").tags
-    assert tags["promotion"] == "kept as challenger"
-    assert "does not beat champion 0.8000" in tags["promotion.reason"]
-
-    better = new_version(store)
-    assert tracking.promote_if_better(better, rule, 0.85).promoted
-    assert aliases("demo") == {"champion": "3", "challenger": "3"}
-    assert client.get_model_version("demo", "3").tags["metric.roc_auc"] == "0.85"
-    assert "beats champion 0.8000" in client.get_model_version("demo", "3").description
-
-
-def test_minimize_direction_and_min_delta():
-    rule = PromotionParams(metric="rmsle", direction="minimize", min_delta=0.01)
-    assert tracking.decide(rule, 0.50, None)[0]
-    assert not tracking.decide(rule, 0.495, 0.50)[0]  # better, but not by min_delta
-    assert tracking.decide(rule, 0.48, 0.50)[0]
-    assert not tracking.decide(rule, 0.52, 0.50)[0]
 
 
 def test_run_tags_carry_commit_stage_and_data_hashes_from_dvc_lock(tmp_path: Path, monkeypatch):

@@ -19,7 +19,7 @@ def test_levels_follow_the_dvc_graph_of_the_project(project):
     graph = read_graph(project)
     grouped = levels(graph)
     tasks = yaml.safe_load((project / "params.yaml").read_text())["tasks"]
-    steps = ["download", "validate", "preprocess", "train", "evaluate", "report"]
+    steps = ["source", "download", "validate", "preprocess", "train", "evaluate", "report"]
     assert grouped == [sorted(f"{step}@{t}" for t in tasks) for step in steps] + [["summary"]]
     position = {name: i for i, level in enumerate(grouped) for name in level}
     for name, stage in graph.items():
@@ -29,6 +29,7 @@ def test_levels_follow_the_dvc_graph_of_the_project(project):
 def test_a_task_flow_runs_its_own_stages_and_the_summary_after_them(project):
     selected = select(read_graph(project), "churn")
     assert levels(selected) == [
+        ["source@churn"],
         ["download@churn"],
         ["validate@churn"],
         ["preprocess@churn"],

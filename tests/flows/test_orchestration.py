@@ -199,19 +199,33 @@ def test_a_deployment_runs_the_churn_graph_on_a_worker(prefect_server, tmp_path)
         env=prefect_server.env(ML_PIPELINES_ROOT=str(clone)),
         log=worker_log,
     )
-    try:
-        started = cli(prefect, "deployment", "run", "task-pipeline/churn")
+
+    def run_deployment(*params: str) -> tuple[str, dict]:
+        started = cli(prefect, "deployment", "run", "task-pipeline/churn", *params)
         flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", started).group(1)
         deadline = time.monotonic() + 600
         while True:
             flow_run = prefect_server.get(f"/flow_runs/{flow_run_id}")
             if flow_run["state_type"] in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
-                break
+                return flow_run_id, flow_run
             assert time.monotonic() < deadline, f"still {flow_run['state_type']}"
             time.sleep(2)
+
+    try:
+        flow_run_id, flow_run = run_deployment()
+        params_before = (clone / "params.yaml").read_text()
+        # a challenger from the UI: the deployment's `overrides` parameter
+        override = json.dumps({"overrides": {"churn.train.catboost.0.depth": 3}})
+        _, challenger_run = run_deployment("--params", override)
+        bad = json.dumps({"overrides": ["churn.train.catboost.0.depth=deep"]})
+        _, bad_run = run_deployment("--params", bad)
     finally:
         stop(worker, worker_log)
     assert flow_run["state_type"] == "COMPLETED", worker_log.read_text()[-5000:]
+    assert challenger_run["state_type"] == "COMPLETED", worker_log.read_text()[-5000:]
+    assert (clone / "params.yaml").read_text() == params_before
+    assert bad_run["state_type"] == "FAILED" and bad_run["run_count"] == 1
+    assert "churn.train.catboost.0.depth" in bad_run["state"]["message"]
 
     task_runs = prefect_server.post(
         "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}}
@@ -219,7 +233,15 @@ def test_a_deployment_runs_the_churn_graph_on_a_worker(prefect_server, tmp_path)
     assert sorted(run["name"] for run in task_runs) == sorted(
         [
             f"{step}@churn"
-            for step in ("download", "validate", "preprocess", "train", "evaluate", "report")
+            for step in (
+                "source",
+                "download",
+                "validate",
+                "preprocess",
+                "train",
+                "evaluate",
+                "report",
+            )
         ]
         + ["summary"]
     )
@@ -235,9 +257,14 @@ def test_a_deployment_runs_the_churn_graph_on_a_worker(prefect_server, tmp_path)
     metrics = json.loads((clone / "reports" / "churn" / "metrics.json").read_text())
     assert metrics["headline"]["value"] > 0.8
     assert any((clone / "models" / "churn").iterdir())
-    assert "up to date" in dvc(clone, "status").stdout
+    status = dvc(clone, "status", "--json").stdout
+    assert json.loads(status) == {"source@churn": ["always changed"]}
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{clone / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("churn")
     runs = client.search_runs([experiment.experiment_id], "tags.`dvc.stage` = 'train@churn'")
-    assert runs and runs[0].info.status == "FINISHED"
+    assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
+    challenger = client.get_model_version("churn", "2")
+    assert str(client.get_model_version_by_alias("churn", "challenger").version) == "2"
+    assert "on the same" in challenger.tags["promotion.reason"]
+    assert challenger.tags["promotion.against"] == "1"
