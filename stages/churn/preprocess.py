@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from stages.churn.schema import CATEGORICAL, FEATURES, ID, NUMERIC, TARGET, RawChurn, read_raw
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
-from stages.core.splits import row_keys, unit_hash
+from stages.core.splits import hash_order, row_keys
 
 TRAIN, HOLDOUT, PREDICT, ENCODER, INFO = (
     "train.parquet",
@@ -67,7 +69,8 @@ def split(raw: RawChurn, holdout_fraction: float, seed: int) -> dict[str, pd.Dat
         holdout[TARGET] = raw.test_labels.loc[holdout[ID]].to_numpy().astype(int)
         holdout = holdout.drop(columns=[ID])
     else:
-        held_out = unit_hash(row_keys(train), seed) < holdout_fraction
+        held_out = np.zeros(len(train), dtype=bool)
+        held_out[hash_order(row_keys(train), seed)[: math.ceil(len(train) * holdout_fraction)]] = 1
         train, holdout = train[~held_out], train[held_out]
     if predict is None:
         predict = holdout.drop(columns=[TARGET]).reset_index(drop=True)

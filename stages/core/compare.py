@@ -26,16 +26,33 @@ from stages.core.reporting import markdown_table, render_html, save_figure
 SHOWN = 12
 
 
+def numeric_outcomes(a: ItemScores, b: ItemScores) -> bool:
+    sample = list(a.outcomes or [])[:50] + list(b.outcomes or [])[:50]
+    return bool(sample) and all(isinstance(v, (int, float)) for v in sample)
+
+
 def disagreements(a: ItemScores, b: ItemScores, shown: int = SHOWN) -> np.ndarray:
     """The items where the two versions differ most: other outcomes, or the largest gap."""
     if a.outcomes is None or b.outcomes is None:
         return np.array([], dtype=int)
     first, second = list(a.outcomes), list(b.outcomes)
-    if all(isinstance(v, (int, float)) for v in first[:50] + second[:50]):
+    if numeric_outcomes(a, b):
         gap = np.abs(np.asarray(first, dtype=float) - np.asarray(second, dtype=float))
         order = np.argsort(-gap, kind="stable")
         return order[gap[order] > 0][:shown]
     return np.array([i for i in range(len(first)) if first[i] != second[i]][:shown], dtype=int)
+
+
+def disagreement_sentence(a: ItemScores, b: ItemScores, shown: int) -> str:
+    items = a.items
+    if numeric_outcomes(a, b):
+        gap = np.abs(np.asarray(a.outcomes, dtype=float) - np.asarray(b.outcomes, dtype=float))
+        return (
+            f"Per item the outcomes differ by {gap.mean():.4f} on average (largest "
+            f"{gap.max():.4f}); the {shown} items with the largest difference are below."
+        )
+    differing = sum(1 for x, y in zip(a.outcomes or [], b.outcomes or [], strict=True) if x != y)
+    return f"{differing} of {items} items get a different outcome; {shown} of them are below."
 
 
 def scored(score, name: str, version: str) -> ItemScores:
@@ -58,7 +75,10 @@ def compare_versions(ctx: StepContext, ref_a: str, ref_b: str) -> Path:
         a, b, rule.metric, rule.direction, rule.resamples, rule.confidence, ctx.common.seed
     )
     rows = disagreements(a, b)
-    label_a, label_b = f"v{version_a} ({ref_a})", f"v{version_b} ({ref_b})"
+    label_a, label_b = (
+        f"v{version}" if ref == version else f"v{version} ({ref})"
+        for ref, version in ((ref_a, version_a), (ref_b, version_b))
+    )
     examples = pd.DataFrame(
         {
             "item": [a.item_ids[i] if a.item_ids is not None else int(i) for i in rows],
@@ -75,9 +95,7 @@ def compare_versions(ctx: StepContext, ref_a: str, ref_b: str) -> Path:
         "difference": asdict(difference),
         "groups": groups,
         "disagreements": examples.to_dict(orient="records"),
-        "disagreeing_items": int(
-            sum(1 for x, y in zip(a.outcomes or [], b.outcomes or [], strict=True) if x != y)
-        ),
+        "disagreement": disagreement_sentence(a, b, len(rows)),
     }
     html_path = ctx.paths.reports / f"compare-{ref_a}-{ref_b}.html"
     json_path = html_path.with_suffix(".json")
@@ -130,12 +148,12 @@ def comparison_markdown(
     ]
     if result["groups"]:
         groups = pd.DataFrame(result["groups"]).T.rename(columns={"a": label_a, "b": label_b})
-        groups = groups.sort_values("difference")
+        groups = groups.sort_values("difference").astype({"items": int}).astype({"items": str})
         lines += ["## Per group", "", markdown_table(groups, index=True), ""]
     lines += [
         "## Where they disagree",
         "",
-        f"{result['disagreeing_items']} of {d['items']} items get a different outcome.",
+        result["disagreement"],
         "",
     ]
     if figure:

@@ -1,8 +1,9 @@
 """Seeded train / val / test assignment for datasets that ship without a split.
 
-An item's split depends only on its own name (a seeded hash), not on which other items exist:
-when new data arrives, every item already there keeps its split, so a version trained before
-never finds its training items in the new test split, and versions stay comparable.
+Items are ranked by a seeded hash of their own name, not by a draw over the whole list: when new
+data arrives, the items already there keep their split (only a few at a split's boundary move
+to the neighbouring one), so a version trained before does not find its training items in the
+new test split, and versions stay comparable. The counts are exact, also for tiny datasets.
 """
 
 from __future__ import annotations
@@ -27,15 +28,19 @@ def unit_hash(keys: Iterable[str], seed: int) -> np.ndarray:
     )
 
 
+def hash_order(keys: list[str], seed: int) -> np.ndarray:
+    """Positions of `keys` sorted by their seeded hash."""
+    return np.argsort(unit_hash(keys, seed), kind="stable")
+
+
 def random_splits(names: list[str], val: float, test: float, seed: int) -> pd.Series:
-    """`split` per name: test below `test` on the name's hash, val up to `test + val`, train
-    above; val and test get at least one item each (the lowest hashes) when there are three."""
-    u = unit_hash(names, seed)
-    labels = np.where(u < test, "test", np.where(u < test + val, "val", "train")).astype(object)
-    order = np.argsort(u, kind="stable")
-    for split, position in (("test", 0), ("val", 1)):
-        if len(names) >= 3 and not (labels == split).any():
-            labels[order[position]] = split
+    """`split` per name: the lowest-hash share `test` is test, the next `val` is val; val and
+    test get at least one item each."""
+    order = hash_order(names, seed)
+    n_val, n_test = max(1, round(len(names) * val)), max(1, round(len(names) * test))
+    labels = np.array(["train"] * len(names), dtype=object)
+    labels[order[:n_test]] = "test"
+    labels[order[n_test : n_test + n_val]] = "val"
     return pd.Series(labels, index=names, name="split")
 
 

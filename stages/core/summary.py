@@ -68,6 +68,7 @@ def history_figure(rows: list[dict], metric: str) -> str:
     if champion and champion["metrics"].get(metric) is not None:
         ax.plot(int(champion["version"]), champion["metrics"][metric], "r*", ms=10)
     ax.set_xlabel("version", fontsize=7)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(metric, fontsize=7)
     ax.tick_params(labelsize=6)
     buffer = io.BytesIO()
@@ -91,13 +92,15 @@ def summary_markdown(
     for task in tasks:
         headline = summary.get(task)
         if headline is None:
-            rows.append({"task": task, "metric": "—", "value": "not run", "report": ""})
+            rows.append({"task": task, "metric": "—", "last run": "not run", "report": ""})
             continue
+        champion = holder(versions.get(task, []), "champion")
         rows.append(
             {
                 "task": task,
                 "metric": headline.get("metric", ""),
-                "value": headline.get("value", ""),
+                "last run": headline.get("value", ""),
+                "champion": f"v{champion['version']}" if champion else "—",
                 "report": f"[report]({task}/report.html)",
             }
         )

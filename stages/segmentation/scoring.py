@@ -63,14 +63,14 @@ def disagreement_figure(ctx: StepContext, indices, a: ItemScores, b: ItemScores,
     """Each image with both versions' IoU; the masks are drawn from the scores' outcomes."""
     test = test_split(ctx)
     shown = list(indices)[:SHOWN]
-    fig, axes = plt.subplots(1, len(shown), figsize=(2.3 * len(shown), 2.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 3.0), squeeze=False)
     for ax, i in zip(axes[0], shown, strict=True):
         ax.imshow(test["images"][i].permute(1, 2, 0).numpy())
         ax.contour(test["masks"][i, 0].numpy(), levels=[0.5], colors="lime", linewidths=1)
         ax.set_title(
             f"{a.item_ids[i]}\nIoU {labels[0].split()[0]} {a.outcomes[i]:.3f} · "
             f"{labels[1].split()[0]} {b.outcomes[i]:.3f}",
-            fontsize=6,
+            fontsize=8,
         )
         ax.axis("off")
     fig.tight_layout()

@@ -18,7 +18,7 @@ from stages.core.training import resolve_device
 from stages.simpsons.preprocess import CLASSES_FILE
 from stages.simpsons.train import predict
 
-SHOWN = 8
+SHOWN = 6
 
 
 def test_split(ctx: StepContext) -> tuple[dict, list[str]]:
@@ -62,13 +62,13 @@ def registered_scorer(ctx: StepContext) -> Callable[[str], ItemScores]:
 def disagreement_figure(ctx: StepContext, indices, a: ItemScores, b: ItemScores, labels):
     test, _ = test_split(ctx)
     shown = list(indices)[:SHOWN]
-    fig, axes = plt.subplots(1, len(shown), figsize=(2.1 * len(shown), 2.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 3.2), squeeze=False)
     for ax, i in zip(axes[0], shown, strict=True):
         ax.imshow(test["images"][i].permute(1, 2, 0).numpy())
         ax.set_title(
             f"true {a.truths[i]}\n{labels[0].split()[0]}: {a.outcomes[i]}\n"
             f"{labels[1].split()[0]}: {b.outcomes[i]}",
-            fontsize=6,
+            fontsize=8,
         )
         ax.axis("off")
     fig.tight_layout()

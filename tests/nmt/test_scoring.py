@@ -32,17 +32,11 @@ from stages.nmt.preprocess import (
     train_tokenizer,
 )
 from stages.nmt.scoring import TOKENIZERS_ARTIFACT, item_scores, length_group, registered_scorer
+from tests.nmt.test_task import TINY_MODELS
 
 PAIRS = load_pairs()
-TINY = {
-    "architecture": "transformer",
-    "d_model": 16,
-    "heads": 2,
-    "encoder_layers": 1,
-    "decoder_layers": 1,
-    "feedforward": 32,
-    "dropout": 0.0,
-}
+# the suite's tiny Transformer, without its name
+TINY = {k: v for k, v in TINY_MODELS["models"][1].items() if k != "name"} | {"dropout": 0.0}
 BEAM = {"beam_size": 2, "length_penalty": 0.6, "batch_size": 16}
 
 

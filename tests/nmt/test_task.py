@@ -219,8 +219,7 @@ def test_the_split_is_80_15_5_and_the_cache_matches_it(preprocessed):
     processed = preprocessed / "data/processed/nmt"
     summary = json.loads((processed / "splits.json").read_text())
     assigned = summary["assigned"]
-    assert sum(assigned.values()) == 600
-    assert abs(assigned["val"] - 90) <= 25 and abs(assigned["test"] - 30) <= 15  # 15 % / 5 %
+    assert assigned == {"train": 480, "val": 90, "test": 30}
     assert summary["counts"] == summary["assigned"]
     assert summary["direction"] == "en-ru"
     test = load_split(processed, "test")
@@ -295,10 +294,11 @@ def test_the_split_is_seeded_and_keeps_each_source_sentence_in_one_split():
     params = PreprocessParams()
     split = assign_splits(frame, params, seed=42)
     distinct = split[:1000].value_counts().to_dict()
-    assert abs(distinct["val"] - 150) < 40 and abs(distinct["test"] - 50) < 25
+    assert distinct == {"train": 800, "val": 150, "test": 50}
     assert split[1000:].tolist() == [split[7]] * 3
     grown = pd.concat([frame, frame.assign(source=frame["source"] + " more")])
-    assert assign_splits(grown, params, seed=42)[: len(frame)].equals(split)  # new data: no move
+    moved = assign_splits(grown, params, seed=42)[: len(frame)] != split
+    assert moved.sum() < 0.05 * len(frame)  # new data: only a few at the boundaries move
     assert split.equals(assign_splits(frame, params, seed=42))
     assert not split.equals(assign_splits(frame, params, seed=43))
 
