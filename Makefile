@@ -5,7 +5,10 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# the interpreter that bootstraps uv, fixed before .venv/bin goes first on PATH: once .venv
+# exists, `python3` would be the venv's, which has no uv
+BOOT_PYTHON := $(shell command -v python3)
+UV := $(shell command -v uv 2>/dev/null || echo $(BOOT_PYTHON) -m uv)
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
@@ -19,7 +22,7 @@ export UV_COMPILE_BYTECODE := 1
 env: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) --version >/dev/null 2>&1 || $(BOOT_PYTHON) -m pip install --quiet uv
 	@test -x $(PYTHON) || $(UV) venv --seed --python python3.11 $(VENV)
 	$(UV) pip sync --python $(PYTHON) requirements.lock
 	$(UV) pip install --python $(PYTHON) --no-deps -e .
