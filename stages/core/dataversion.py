@@ -14,22 +14,19 @@ FINGERPRINT_CHARS = 8
 COUNT_FACT = re.compile(r"(rows|images|pairs|series|cases|objects|sentences)$")
 
 
-def lock_out(root: Path, path: str) -> dict[str, Any] | None:
+def lock_outs(root: Path) -> dict[str, dict[str, Any]]:
+    """Every output recorded in dvc.lock, by path: its md5, size and file count."""
     lock = root / "dvc.lock"
     if not lock.is_file():
-        return None
+        return {}
     stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
-    for stage in stages.values():
-        for out in stage.get("outs", []):
-            if out.get("path") == path:
-                return out
-    return None
+    return {out["path"]: out for stage in stages.values() for out in stage.get("outs", [])}
 
 
 def data_version(root: Path, task: str, validation: dict | None = None) -> dict[str, Any]:
     """{"fingerprint", "md5", "files", "bytes", "counts"}; fingerprint "unknown" before the
     download stage has run under DVC (no dvc.lock entry)."""
-    out = lock_out(root, f"data/raw/{task}") or {}
+    out = lock_outs(root).get(f"data/raw/{task}", {})
     md5 = str(out.get("md5") or out.get("hash") or "").removesuffix(".dir")
     facts = (validation or {}).get("facts", {})
     counts = {

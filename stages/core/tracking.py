@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 RUN_INFO_FILE = "mlflow_run.json"
@@ -108,15 +106,9 @@ def git_commit(root: Path) -> tuple[str, bool]:
 
 def dvc_lock_hashes(root: Path, paths: list[Path]) -> dict[str, str]:
     """md5 of each path as recorded in dvc.lock by the stage that produced it."""
-    lock = root / "dvc.lock"
-    if not lock.is_file():
-        return {}
-    stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
-    produced = {
-        out["path"]: out.get("md5") or out.get("hash")
-        for stage in stages.values()
-        for out in stage.get("outs", [])
-    }
+    from stages.core.dataversion import lock_outs
+
+    produced = {path: out.get("md5") or out.get("hash") for path, out in lock_outs(root).items()}
     wanted = {str(p.resolve().relative_to(root.resolve())) for p in paths}
     return {path: produced[path] for path in sorted(wanted) if path in produced}
 
