@@ -17,7 +17,7 @@ export MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: env repro test test-fast lint lock ui clean-env
+.PHONY: env repro pull test test-fast lint lock ui clean-env
 
 env: $(STAMP)
 
@@ -29,7 +29,11 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $@
 
 repro: env  ## run the whole pipeline (DVC decides what is out of date)
-	dvc repro
+	@# DVC deletes a stage's outputs before running it: a failed run puts the last good ones back
+	dvc repro || { status=$$?; dvc checkout --quiet || true; exit $$status; }
+
+pull: env  ## restore every stage some host already ran (shared DVC remote), train what is new
+	dvc repro --pull
 
 test: env  ## the whole suite, integration tests included (what CI runs)
 	pytest

@@ -1,6 +1,6 @@
 """`python -m flows run [TASK]` runs the pipeline flow in this process (with no Prefect server
-configured, Prefect starts a temporary one); `python -m flows setup` creates the work pools and
-GPU limits on the configured server."""
+configured, Prefect starts a temporary one); `python -m flows setup` creates the work pools, the
+GPU limits and the crash detection of dead hosts on the configured server."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
     setup = sub.add_parser("setup", help="create the work pools and one limit per GPU")
     setup.add_argument("--gpus", type=int, help="GPUs on this host (default: detected)")
+    setup.add_argument(
+        "--crash-after",
+        type=int,
+        default=600,
+        help="seconds without a heartbeat before a flow run counts as crashed (default 600; "
+        "flow runs beat every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds, default 180)",
+    )
     return parser
 
 
@@ -29,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from flows.resources import (
         accelerator_limit,
         detected_gpus,
+        ensure_crash_detection,
         ensure_limits,
         ensure_work_pools,
         local_gpu_limits,
@@ -38,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         pools = ensure_work_pools()
         limits = local_gpu_limits(args.gpus if args.gpus is not None else detected_gpus())
         created = ensure_limits(limits)
+        crash = ensure_crash_detection(args.crash_after)
         print(f"work pools: {', '.join(pools) or 'already there'}")
         print(f"GPU limits (1 slot each): {', '.join(limits)}; new: {', '.join(created) or 'none'}")
+        print(
+            f"crash detection: {'created' if crash else 'already there'} "
+            f"(no heartbeat for {args.crash_after} s)"
+        )
         return 0
 
     from flows.pipeline import full_pipeline, task_pipeline

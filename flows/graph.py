@@ -14,6 +14,7 @@ from pathlib import Path
 class Stage:
     name: str  # as `dvc repro -s` takes it: `train@churn`, `summary`
     upstream: frozenset[str]  # stages whose outputs this one reads
+    restorable: bool = False  # DVC's run-cache records it: cached outputs, none persistent
 
     @property
     def task(self) -> str | None:
@@ -44,9 +45,21 @@ def read_graph(root: Path) -> dict[str, Stage]:
             address(node, root): Stage(
                 address(node, root),
                 frozenset(address(dep, root) for dep in graph.successors(node)),
+                restorable=restorable(node),
             )
             for node in graph.nodes
         }
+
+
+def restorable(stage) -> bool:
+    """Whether DVC saves a run-cache entry for the stage (the rule of dvc/stage/cache.py), so
+    that its outputs are worth pushing to the remote for other hosts."""
+    outs = getattr(stage, "outs", [])
+    return (
+        bool(outs and getattr(stage, "cmd", None))
+        and not getattr(stage, "always_changed", False)
+        and all(out.use_cache and not out.persist for out in outs)
+    )
 
 
 def select(stages: dict[str, Stage], task: str | None) -> dict[str, Stage]:

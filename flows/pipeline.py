@@ -6,14 +6,25 @@ level of DVC's graph, up to `parallelism` at once; a stage listed in its task's
 ACCELERATED_STEPS first takes the one slot of the GPU's global concurrency limit. A failed stage
 is retried with back-off unless it failed for a user error (exit 2: bad data or params); stages
 downstream of a failure are skipped, independent ones still run.
+
+With a DVC remote configured (the clone's default remote), hosts share their work through it:
+a stage runs as `dvc repro --pull`, which restores it from the remote's run-cache when any host
+already ran it with the same code, data and params, and a stage that succeeded is pushed with
+its run-cache entry (`dvc push --run-cache`). A failed stage's outputs are brought back to the
+last good ones (`dvc checkout`). A stage runs in a process group of its own, stopped whole when
+the flow run is cancelled or fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +74,54 @@ def stage_environment() -> dict[str, str]:
     return env
 
 
-def repro(stage: str, root: Path, force: bool) -> None:
-    command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage]
+def dvc_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", "--wait-for-lock", *args]
+
+
+def dvc_remote(root: Path) -> str | None:
+    """The clone's default DVC remote (`.dvc/config` or `.dvc/config.local`); None: nothing is
+    pulled or pushed, as on one machine."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return repo.config["core"].get("remote")
+
+
+def repro(stage: Stage, root: Path, force: bool, remote: str | None) -> None:
+    logger = get_run_logger()
+    command = dvc_command("repro", "--single-item", stage.name)
     if force:
         command.append("--force")
-    stream(command, root, stage)
+    if remote:
+        command.append("--pull")
+    try:
+        stream(command, root, stage.name)
+    except StageFailed:
+        restore_last_outputs(stage, root)
+        raise
+    if remote and stage.restorable:
+        started = time.monotonic()
+        stream(dvc_command("push", "--run-cache", stage.name), root, f"{stage.name} (push)")
+        logger.info(f"pushed {stage.name} to remote {remote} in {time.monotonic() - started:.1f} s")
+
+
+def restore_last_outputs(stage: Stage, root: Path) -> None:
+    """DVC deleted the stage's outputs before running it: put back the ones dvc.lock records
+    (the last good run) from the cache. A stage that never succeeded has none to put back."""
+    logger = get_run_logger()
+    if not stage.restorable:
+        return
+    result = subprocess.run(
+        dvc_command("checkout", stage.name),
+        cwd=root,
+        env=stage_environment(),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode == 0:
+        logger.info(f"{stage.name} failed: its last good outputs are back (dvc checkout)")
+    else:
+        logger.warning(f"{stage.name} failed and has no earlier outputs to put back")
 
 
 def set_arguments(task_name: str, overrides: dict | list[str], root: Path) -> list[str]:
@@ -128,6 +182,37 @@ def run_experiment(task_name: str, arguments: list[str], root: str, gpu_limit: s
     return task_name
 
 
+_RUNNING: set[subprocess.Popen] = set()  # DVC commands of this flow run, each its own group
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM to DVC and the stage command it started (one process group), SIGKILL after
+    `grace` seconds: DVC does not pass a SIGTERM on, the training would go on alone."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        process.poll()  # reap DVC so that only live processes keep the group
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def stop_running_stages() -> None:
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for process in running:
+        stop_process_group(process)
+
+
 def stream(command: list[str], root: Path, stage: str) -> None:
     """Run a DVC command with its output in the task run's log; a failure names its reason."""
     logger = get_run_logger()
@@ -140,11 +225,21 @@ def stream(command: list[str], root: Path, stage: str) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        start_new_session=True,
     ) as process:
-        for line in process.stdout:
-            line = line.rstrip()
-            lines.append(line)
-            logger.info(line)
+        with _RUNNING_LOCK:
+            _RUNNING.add(process)
+        try:
+            for line in process.stdout:
+                line = line.rstrip()
+                lines.append(line)
+                logger.info(line)
+            process.wait()
+        finally:
+            if process.poll() is None:  # this thread was interrupted, the stage still runs
+                stop_process_group(process)
+            with _RUNNING_LOCK:
+                _RUNNING.discard(process)
     if process.returncode != 0:
         reason, user_error = failure_reason(lines, process.returncode)
         raise StageFailed(stage, reason, user_error)
@@ -155,18 +250,20 @@ def retry_unless_user_error(task, task_run, state) -> bool:
 
 
 @task(
-    task_run_name="{stage}",
+    task_run_name="{stage.name}",
     cache_policy=NO_CACHE,
     retry_condition_fn=retry_unless_user_error,
 )
-def run_stage(stage: str, root: str, gpu_limit: str | None, force: bool) -> str:
+def run_stage(
+    stage: Stage, root: str, gpu_limit: str | None, force: bool, remote: str | None
+) -> str:
     if gpu_limit is None:
-        repro(stage, Path(root), force)
+        repro(stage, Path(root), force, remote)
     else:
         get_run_logger().info(f"waiting for the GPU slot {gpu_limit}")
         with concurrency(gpu_limit, occupy=1, strict=True):
-            repro(stage, Path(root), force)
-    return stage
+            repro(stage, Path(root), force, remote)
+    return stage.name
 
 
 def metrics_markdown(root: Path, tasks: list[str]) -> str:
@@ -232,6 +329,8 @@ def run_graph(
     graph = select(read_graph(root_path), task_name)
     parallelism = parallelism or os.cpu_count() or 1
     gpu_limit = accelerator_limit()
+    remote = dvc_remote(root_path)
+    logger.info(f"DVC remote: {remote}" if remote else "no DVC remote: nothing pulled or pushed")
     stage_task = run_stage.with_options(
         retries=retries,
         retry_delay_seconds=exponential_backoff(backoff_factor=retry_delay)(retries),
@@ -239,21 +338,26 @@ def run_graph(
 
     def start(stage: Stage) -> PrefectFuture:
         limit = gpu_limit if needs_accelerator(stage) else None
-        return stage_task.submit(stage.name, str(root_path), limit, force)
+        return stage_task.submit(stage, str(root_path), limit, force, remote)
 
     outcome: dict[str, list[str]] = {"completed": [], "failed": [], "skipped": []}
     reasons = []
-    for number, level in enumerate(levels(graph)):
-        blocked = {*outcome["failed"], *outcome["skipped"]}
-        runnable = [graph[s] for s in level if not graph[s].upstream & blocked]
-        outcome["skipped"] += [s for s in level if graph[s].upstream & blocked]
-        logger.info(f"level {number}: {', '.join(s.name for s in runnable) or 'nothing to run'}")
-        for name, future in run_bounded(runnable, parallelism, start, needs_accelerator):
-            if future.state.is_completed():
-                outcome["completed"].append(name)
-            else:
-                outcome["failed"].append(name)
-                reasons.append(str(future.result(raise_on_failure=False)))
+    try:
+        for number, level in enumerate(levels(graph)):
+            blocked = {*outcome["failed"], *outcome["skipped"]}
+            runnable = [graph[s] for s in level if not graph[s].upstream & blocked]
+            outcome["skipped"] += [s for s in level if graph[s].upstream & blocked]
+            names = ", ".join(s.name for s in runnable) or "nothing to run"
+            logger.info(f"level {number}: {names}")
+            for name, future in run_bounded(runnable, parallelism, start, needs_accelerator):
+                if future.state.is_completed():
+                    outcome["completed"].append(name)
+                else:
+                    outcome["failed"].append(name)
+                    reasons.append(str(future.result(raise_on_failure=False)))
+    except BaseException:  # cancelled (SIGTERM from the worker) or crashed: no stage outlives it
+        stop_running_stages()
+        raise
 
     attempted = [*outcome["completed"], *outcome["failed"]]
     tasks = list(dict.fromkeys(graph[s].task for s in attempted if graph[s].task))

@@ -75,3 +75,49 @@ def detected_gpus() -> int:
     import torch
 
     return torch.cuda.device_count()
+
+
+CRASH_AUTOMATION = "crash flow runs whose host stopped"
+
+
+def ensure_crash_detection(after_seconds: int) -> bool:
+    """Prefect's way to notice a dead host: a flow run sends a heartbeat event every
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (default 180); this automation marks a run CRASHED
+    when `after_seconds` pass without one and without a final state. True if it created it."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    try:
+        Automation.read(name=CRASH_AUTOMATION)
+        return False
+    except ValueError:  # not found
+        pass
+    Automation(
+        name=CRASH_AUTOMATION,
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match={"prefect.resource.id": ["prefect.flow-run.*"]},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=after_seconds),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"no heartbeat for {after_seconds} s: the host or its worker died",
+            )
+        ],
+    ).create()
+    return True

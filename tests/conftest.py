@@ -203,6 +203,26 @@ SHRUNK_FOR_THE_SUITE = {
 }
 
 
+# The default churn configuration, shrunk: same members and stacking, less repetition.
+SMALL_CHURN = {
+    "train": {
+        "cv": {"folds": 3, "repeats": 1},
+        "random_forests": [
+            {"name": "rf", "n_estimators": 100, "max_depth": 8, "min_samples_leaf": 5},
+        ],
+        "catboost": [
+            {
+                "name": "catboost",
+                "depth": 4,
+                "iterations": 150,
+                "learning_rate": 0.1,
+                "random_seed": 0,
+            },
+        ],
+    }
+}
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Path:
     """A fresh clone after `dvc repro` of the whole pipeline: what a new user gets, with

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+STAGING_TAGS = ("tmp", "old")
+
 
 def _tmp_sibling(path: Path, tag: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +41,8 @@ def staged_outputs(*outputs: Path) -> Iterator[dict[Path, Path]]:
     """
     staging: dict[Path, Path] = {}
     holders: list[Path] = []
+    for out in outputs:
+        remove_leftovers(out)
     try:
         for out in outputs:
             holder = _tmp_sibling(out, "tmp")
@@ -53,6 +57,16 @@ def staged_outputs(*outputs: Path) -> Iterator[dict[Path, Path]]:
     finally:
         for holder in holders:
             shutil.rmtree(holder, ignore_errors=True)
+
+
+def remove_leftovers(out: Path) -> None:
+    """Delete the staging folders a killed step left beside `out` (a SIGKILL skips `finally`).
+    Safe: DVC's lock on a stage's outputs keeps two runs from writing the same output."""
+    if not out.parent.is_dir():
+        return
+    for tag in STAGING_TAGS:
+        for leftover in out.parent.glob(f".{out.name}.{tag}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 @contextmanager

@@ -43,3 +43,34 @@ def test_atomic_dir_replaces_a_folder(tmp_path: Path):
     with atomic_dir(tmp_path / "raw") as tmp:
         (tmp / "new.csv").write_text("new")
     assert [p.name for p in (tmp_path / "raw").iterdir()] == ["new.csv"]
+
+
+def test_a_killed_steps_staging_folder_is_removed_by_the_next_run(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "model"
+    killed = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from stages.core.fsio import atomic_dir\n"
+            "with atomic_dir(Path(sys.argv[1])) as tmp:\n"
+            "    (tmp / 'half.bin').write_bytes(b'x' * 10)\n"
+            "    print('writing', flush=True); time.sleep(60)\n",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert killed.stdout.readline().strip() == "writing"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == [".model.tmp"]
+
+    with atomic_dir(out) as tmp:
+        (tmp / "whole.bin").write_bytes(b"y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert [p.name for p in out.iterdir()] == ["whole.bin"]

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from flows.resources import accelerator_limit
-from tests.conftest import copy_project, dvc, set_tasks
+from tests.conftest import SMALL_CHURN, copy_project, dvc, set_tasks
 from tests.flows.conftest import BIN, start, stop
 
 pytestmark = pytest.mark.slow
@@ -152,26 +152,6 @@ def test_a_failed_stage_is_retried_but_a_user_error_fails_once(prefect_server, t
     assert by_name["download@broken"]["run_count"] == 1
     assert by_name["download@broken"]["state_type"] == "FAILED"
     assert "validate@broken" not in by_name
-
-
-# The default churn configuration, shrunk: same members and stacking, less repetition.
-SMALL_CHURN = {
-    "train": {
-        "cv": {"folds": 3, "repeats": 1},
-        "random_forests": [
-            {"name": "rf", "n_estimators": 100, "max_depth": 8, "min_samples_leaf": 5},
-        ],
-        "catboost": [
-            {
-                "name": "catboost",
-                "depth": 4,
-                "iterations": 150,
-                "learning_rate": 0.1,
-                "random_seed": 0,
-            },
-        ],
-    }
-}
 
 
 def test_a_deployment_runs_the_churn_graph_on_a_worker(prefect_server, tmp_path):
