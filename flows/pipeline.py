@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,7 +76,12 @@ def stage_environment() -> dict[str, str]:
 
 
 def dvc_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dvc", "--wait-for-lock", *args]
+    """DVC under `setpriv --pdeathsig KILL` where util-linux has it: DVC then dies with the flow
+    run's process even when that is SIGKILLed, and the stage command follows DVC
+    (stages/core/processes.py), so no training outlives its flow run."""
+    command = [sys.executable, "-m", "dvc", "--wait-for-lock", *args]
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *command] if setpriv else command
 
 
 def dvc_remote(root: Path) -> str | None:
@@ -164,16 +170,7 @@ def set_dotted(tree: dict, key: str, value) -> None:
 def run_experiment(task_name: str, arguments: list[str], root: str, gpu_limit: str | None) -> str:
     """The task's stages as a DVC experiment in a temporary copy (`dvc exp run --temp`): the
     workspace's params.yaml stays as it is; the registry judges the new version as usual."""
-    command = [
-        sys.executable,
-        "-m",
-        "dvc",
-        "exp",
-        "run",
-        "--temp",
-        *arguments,
-        f"report@{task_name}",
-    ]
+    command = dvc_command("exp", "run", "--temp", *arguments, f"report@{task_name}")
     if gpu_limit is None:
         stream(command, Path(root), f"experiment {task_name}")
     else:

@@ -347,6 +347,8 @@ class TeamServices:
             "AWS_SECRET_ACCESS_KEY": dvc_secret,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
+            # artifacts through the server: else it hands out presigned URLs of its S3 endpoint
+            "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
         }
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from stages.core.errors import (
     UserError,
 )
 from stages.core.params import PARAMS_FILE, load_params
+from stages.core.processes import end_with_parent
 
 STEPS = ("download", "validate", "preprocess", "train", "evaluate", "report")
 
@@ -110,6 +112,8 @@ def run(argv: list[str] | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if os.environ.get("DVC_STAGE"):  # run by DVC: stop when DVC is stopped
+        end_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow", "urllib3", "matplotlib", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -102,6 +102,15 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
+def stages_ran(result: subprocess.CompletedProcess) -> list[str]:
+    """The stages a `dvc repro` ran (not those it restored or found up to date)."""
+    return [
+        line.split("'")[1]
+        for line in result.stdout.splitlines()
+        if line.startswith("Running stage")
+    ]
+
+
 def tree_digest(path: Path) -> dict[str, bytes]:
     """Every file under path with its bytes: equal digests = nothing touched."""
     if path.is_file():

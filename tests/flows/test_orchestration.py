@@ -154,6 +154,30 @@ def test_a_failed_stage_is_retried_but_a_user_error_fails_once(prefect_server, t
     assert "validate@broken" not in by_name
 
 
+MAKE = """
+import pathlib, sys, yaml
+value = yaml.safe_load(open("params.yaml"))["value"]
+if value == "bad":
+    sys.exit("cannot make a bad value")
+pathlib.Path("out/made").write_text(str(value))
+"""
+
+
+def test_a_failed_stage_gets_its_last_good_outputs_back(prefect_server, tmp_path):
+    root = synthetic_repo(
+        tmp_path / "repo",
+        {"make": {"cmd": "python make.py", "params": ["value"], "outs": ["out/made"]}},
+        {"make.py": MAKE, "params.yaml": "value: 1\n"},
+    )
+    assert run_flow(prefect_server, root).returncode == 0
+    (root / "params.yaml").write_text("value: bad\n")
+    result = run_flow(prefect_server, root, "--retries", "0")
+    assert result.returncode == 1
+    assert "cannot make a bad value" in result.stdout + result.stderr
+    # DVC deleted out/made before running the stage; the flow checked the last good one out
+    assert (root / "out" / "made").read_text() == "1"
+
+
 def test_a_deployment_runs_the_churn_graph_on_a_worker(prefect_server, tmp_path):
     clone = copy_project(tmp_path / "clone")
     set_tasks(clone, ["churn"], churn=SMALL_CHURN)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from stages.churn.download import write_builtin
-from tests.conftest import copy_project, dvc, run, set_tasks, stages_cli
+from tests.conftest import copy_project, dvc, run, set_tasks, stages_cli, stages_ran
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +31,6 @@ SMALL_CHURN = {
         }
     ],
 }
-
-
-def ran(result) -> list[str]:
-    return [
-        line.split("'")[1]
-        for line in result.stdout.splitlines()
-        if line.startswith("Running stage")
-    ]
 
 
 def registry_rows(root: Path) -> list[dict]:
@@ -66,7 +58,7 @@ def living(tmp_path_factory):
 def test_new_rows_retrain_and_are_judged_on_the_new_test_split(living):
     root, kaggle = living
     first = dvc(root, "repro")
-    assert "train@churn" in ran(first)
+    assert "train@churn" in stages_ran(first)
     [v1] = registry_rows(root)
     assert v1["aliases"] == ["challenger", "champion"] and v1["promotion"] == "promoted to champion"
     first_check = json.loads((root / "data" / "sources" / "churn.json").read_text())
@@ -76,7 +68,7 @@ def test_new_rows_retrain_and_are_judged_on_the_new_test_split(living):
     started = time.perf_counter()
     unchanged = dvc(root, "repro")
     no_op_seconds = time.perf_counter() - started
-    assert ran(unchanged) == ["source@churn"], unchanged.stdout
+    assert stages_ran(unchanged) == ["source@churn"], unchanged.stdout
     print(f"no-op repro with a path source: {no_op_seconds:.1f} s")
 
     # new clients arrive: 600 rows appended, one deleted
@@ -84,7 +76,7 @@ def test_new_rows_retrain_and_are_judged_on_the_new_test_split(living):
     arrived = train.sample(600, random_state=3).assign(ClientPeriod=lambda f: "1")
     pd.concat([train.iloc[1:], arrived]).to_csv(kaggle / "train.csv", index=False)
     second = dvc(root, "repro")
-    assert {"download@churn", "train@churn", "evaluate@churn"} <= set(ran(second))
+    assert {"download@churn", "train@churn", "evaluate@churn"} <= set(stages_ran(second))
     check = json.loads((root / "data" / "sources" / "churn.json").read_text())
     assert check["sha256"] != first_check["sha256"]
 
@@ -136,7 +128,7 @@ def test_an_experiment_override_is_registered_as_a_judged_challenger(living):
     root, _ = living
     params_before = (root / "params.yaml").read_text()
     result = dvc(root, "exp", "run", "--temp", "-S", "churn.train.catboost.0.depth=3")
-    assert "train@churn" in ran(result)
+    assert "train@churn" in stages_ran(result)
     assert (root / "params.yaml").read_text() == params_before  # the workspace is not edited
     newest = registry_rows(root)[0]
     assert newest["version"] == "3" and "challenger" in newest["aliases"]

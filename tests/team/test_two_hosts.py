@@ -125,6 +125,8 @@ def test_a_stage_run_on_one_host_is_restored_on_the_other(team, hosts, tmp_path)
         assert metrics["headline"]["value"] > 0.8
         pushed = remote_keys(team)
         assert any(key.startswith("pipelines/runs/") for key in pushed)
+        pushes = [line for line in flow_logs(api, run_a["id"]) if line.startswith("pushed ")]
+        assert len(pushes) == len(STEPS)  # every restorable stage, not source@ nor summary
 
         worker = b.start_worker(tmp_path / "worker-b.log")
         started = time.monotonic()
@@ -146,8 +148,9 @@ def test_a_stage_run_on_one_host_is_restored_on_the_other(team, hosts, tmp_path)
     assert (b.root / "reports/churn/metrics.json").read_bytes() == (
         a.root / "reports/churn/metrics.json"
     ).read_bytes()
+    print("\n" + "\n".join(pushes))
     print(
-        f"\nhost A ran the deployment in {seconds_a:.1f} s, host B restored it in "
+        f"host A ran the deployment in {seconds_a:.1f} s, host B restored it in "
         f"{seconds_b:.1f} s; B's stages (s): {json.dumps(durations)}"
     )
 
