@@ -17,7 +17,7 @@ export MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: env repro pull test test-fast lint lock ui clean-env
+.PHONY: env repro pull test test-fast lint lock serve ui clean-env
 
 env: $(STAMP)
 
@@ -42,12 +42,15 @@ test-fast: env  ## unit tests only
 	pytest -m "not slow"
 
 lint: env
-	ruff check stages flows tests benchmarks
-	ruff format --check stages flows tests benchmarks
+	ruff check stages flows services serve tests benchmarks
+	ruff format --check stages flows services serve tests benchmarks
 
 lock:  ## re-resolve requirements.lock after editing pyproject.toml
 	$(UV) pip compile pyproject.toml --extra dev --universal --generate-hashes \
 		--python-version 3.11 -o requirements.lock
+
+serve: env  ## the web app over the registered models on http://127.0.0.1:7860
+	python -m serve
 
 ui: env  ## MLflow UI on the embedded store
 	mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000

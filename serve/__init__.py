@@ -1,0 +1,1 @@
+"""The web app over the registered models: one Gradio tab per task (python -m serve)."""

@@ -1,0 +1,339 @@
+"""The Gradio app: a tab per task over its registered versions (champion by default). Every
+handler is also an HTTP API endpoint (Gradio's own, `api_name` = the task), so scripts call the
+same models with `gradio_client`."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, ImageDraw
+
+from serve import inputs, models
+from serve.inputs import BadInput
+from stages.core import tracking
+from stages.core.errors import UserError
+from stages.core.params import PARAMS_FILE, load_params
+
+MAX_FILE_SIZE = "10mb"  # Gradio answers 413 above it
+PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6"]
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Bad input and a missing model become one message in the page / API, never a trace."""
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except (BadInput, UserError) as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return wrapped
+
+
+class Models:
+    """The registry of one repository's store and the versions loaded from it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        tracking.configure(root)
+        self.cache = models.ModelCache(root)
+
+    def torch_model(self, task: str, label: str | None):
+        import mlflow
+
+        choice = models.resolve(task, label)
+
+        def load(uri: str):
+            network = mlflow.pytorch.load_model(uri, map_location="cpu").eval()
+            return network, tracking.model_card(uri)
+
+        return self.cache.get(task, choice, load)
+
+    def sklearn_model(self, task: str, label: str | None):
+        import mlflow
+
+        return self.cache.get(task, models.resolve(task, label), mlflow.sklearn.load_model)
+
+    def inference_defaults(self):
+        from stages.detection.params import InferenceParams
+
+        try:
+            return load_params(self.root / PARAMS_FILE).task("detection").evaluate.inference
+        except (UserError, KeyError):
+            return InferenceParams()
+
+
+def classify(store: Models, paths: list[str] | None, top_k: int, label: str | None):
+    from stages.simpsons.train import predict
+
+    if not paths:
+        raise BadInput("no image: upload one or more images")
+    network, card = store.torch_model("simpsons", label)
+    size = int(card["image_size"])
+    images = [inputs.read_image(path) for path in paths]
+    batch = torch.from_numpy(np.stack([inputs.as_uint8_chw(i, (size, size)) for i in images]))
+    probabilities = predict(network, batch)
+    classes = card["classes"]
+    results = []
+    for path, row in zip(paths, probabilities, strict=True):
+        best = np.argsort(row)[::-1][: int(top_k)]
+        results.append({"image": Path(path).name, "top": {classes[i]: float(row[i]) for i in best}})
+    return results[0]["top"], results
+
+
+def draw_boxes(image: Image.Image, boxes: list[dict]) -> Image.Image:
+    drawn = image.copy()
+    pen = ImageDraw.Draw(drawn)
+    names = sorted({b["class"] for b in boxes})
+    for box in boxes:
+        colour = PALETTE[names.index(box["class"]) % len(PALETTE)]
+        xyxy = [box["x1"], box["y1"], box["x2"], box["y2"]]
+        pen.rectangle(xyxy, outline=colour, width=max(2, image.width // 200))
+        pen.text((xyxy[0] + 3, xyxy[1] + 2), f"{box['class']} {box['score']:.2f}", fill=colour)
+    return drawn
+
+
+def detect_objects(
+    store: Models,
+    path: str | None,
+    classes: list[str] | None,
+    max_per_class: int,
+    min_confidence: float,
+    label: str | None,
+):
+    """The same `detect(...)` evaluate uses, with the user's classes, limit and confidence."""
+    from stages.detection.model import detect
+
+    image = inputs.read_image(path)
+    network, card = store.torch_model("detection", label)
+    known = card["classes"]
+    # a class outside the card's: Gradio's dropdown refuses it, naming the choices
+    if not 0 <= float(min_confidence) <= 1 or int(max_per_class) < 1:
+        raise BadInput("min_confidence: expected 0-1; max_per_class: expected 1 or more")
+    scale = int(card["image_size"]) / max(image.size)
+    resized = image.resize((round(image.width * scale), round(image.height * scale)))
+    tensor = torch.from_numpy(inputs.as_uint8_chw(resized))
+    keep = [known.index(c) + 1 for c in classes] if classes else None
+    found = detect(
+        network,
+        [tensor],
+        keep=keep,
+        min_confidence=float(min_confidence),
+        max_per_class=int(max_per_class),
+    )[0]
+    boxes = [
+        {
+            "class": known[int(lab) - 1],
+            "score": round(float(score), 4),
+            **dict(zip(("x1", "y1", "x2", "y2"), (float(v) / scale for v in box), strict=True)),
+        }
+        for box, score, lab in zip(found["boxes"], found["scores"], found["labels"], strict=True)
+    ]
+    table = pd.DataFrame(boxes, columns=["class", "score", "x1", "y1", "x2", "y2"]).round(1)
+    drawn = draw_boxes(image, boxes)
+    download = Path(tempfile.mkdtemp(prefix="detections-")) / "detections.png"
+    drawn.save(download)
+    return drawn, table, str(download)
+
+
+def churn_columns() -> dict[str, list | None]:
+    from stages.churn.schema import CATEGORIES, NUMERIC
+
+    return {**{c: None for c in NUMERIC}, **CATEGORIES}
+
+
+def churn_reasons(model, frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """SHAP values of the ensemble's first CatBoost member: what pushed this client's churn
+    log-odds up or down (the stacked ensemble itself has no additive explanation)."""
+    from catboost import CatBoostClassifier, Pool
+
+    from stages.churn.schema import CATEGORICAL, FEATURES
+
+    member = next((m for m in model.members.values() if isinstance(m, CatBoostClassifier)), None)
+    if member is None:
+        return pd.DataFrame(columns=["feature", "value", "contribution"])
+    shap = member.get_feature_importance(
+        Pool(frame[FEATURES], cat_features=CATEGORICAL), type="ShapValues"
+    )[0, :-1]
+    order = np.argsort(-np.abs(shap))[:top]
+    return pd.DataFrame(
+        {
+            "feature": [FEATURES[i] for i in order],
+            "value": [str(frame[FEATURES].iloc[0, i]) for i in order],
+            "contribution": [round(float(shap[i]), 4) for i in order],
+        }
+    )
+
+
+def churn_one(store: Models, label: str | None, *values):
+    from stages.churn.preprocess import clean
+
+    columns = churn_columns()
+    frame = pd.DataFrame([dict(zip(columns, values, strict=True))])
+    for column, allowed in columns.items():
+        if allowed is None and (frame[column].isna().any() or frame[column].iloc[0] is None):
+            raise BadInput(f"{column}: expected a number")
+    frame = clean(frame)  # the pipeline's own cleaning: the dtypes the model was trained on
+    model = store.sklearn_model("churn", label)
+    probability = float(model.predict_proba(frame)[0, 1])
+    return {"churn": probability, "stays": 1 - probability}, churn_reasons(model, frame)
+
+
+def churn_csv(store: Models, path: str | None, label: str | None):
+    from stages.churn.preprocess import clean
+
+    frame = clean(inputs.read_csv_upload(path, churn_columns()))
+    model = store.sklearn_model("churn", label)
+    out = pd.DataFrame({"Churn": model.predict_proba(frame)[:, 1]})
+    if "Id" in frame.columns:
+        out.insert(0, "Id", frame["Id"])
+    result = Path(tempfile.mkdtemp(prefix="churn-")) / "churn_probabilities.csv"
+    out.to_csv(result, index=False)
+    return str(result), out.head(20)
+
+
+def picker(task: str) -> gr.Dropdown:
+    labels = [c.label for c in _safe_choices(task)]
+    return gr.Dropdown(
+        choices=labels,
+        value=labels[0] if labels else None,
+        label="model (registry version)",
+        elem_id=f"{task}-model",
+        allow_custom_value=False,
+    )
+
+
+def _safe_choices(task: str) -> list[models.Choice]:
+    try:
+        return models.choices(task)
+    except UserError:
+        return []
+
+
+def build_app(root: Path) -> gr.Blocks:
+    store = Models(root)
+    columns = churn_columns()
+    with gr.Blocks(title="ML course pipelines") as app:
+        gr.Markdown(
+            "# ML course pipelines\nEach tab uses the task's **champion** from the MLflow "
+            "registry unless you pick another version."
+        )
+        with gr.Tab("Simpsons", id="simpsons"):
+            model = picker("simpsons")
+            with gr.Row():
+                files = gr.File(
+                    file_count="multiple",
+                    file_types=["image"],
+                    label="images",
+                    elem_id="simpsons-images",
+                )
+                with gr.Column():
+                    top_k = gr.Slider(1, 10, value=5, step=1, label="top-k")
+                    best = gr.Label(label="first image", elem_id="simpsons-top")
+                    every = gr.JSON(label="every image")
+            gr.Button("Classify", elem_id="simpsons-run").click(
+                user_errors(functools.partial(classify, store)),
+                [files, top_k, model],
+                [best, every],
+                api_name="simpsons",
+            )
+        with gr.Tab("Detection", id="detection"):
+            defaults = store.inference_defaults()
+            model = picker("detection")
+            known = _card_classes(store, "detection")
+            with gr.Row():
+                # a File, not gr.Image: Gradio's Image decodes uploads itself, before the checks
+                image = gr.File(file_types=["image"], label="image", elem_id="detection-image")
+                with gr.Column():
+                    classes = gr.Dropdown(
+                        choices=known,
+                        value=defaults.classes or known,
+                        multiselect=True,
+                        label="classes",
+                        elem_id="detection-classes",
+                    )
+                    max_per_class = gr.Number(
+                        value=defaults.max_per_class, precision=0, label="max boxes per class"
+                    )
+                    min_confidence = gr.Slider(
+                        0,
+                        1,
+                        value=defaults.min_confidence,
+                        step=0.01,
+                        label="min confidence",
+                        elem_id="detection-confidence",
+                    )
+            run = gr.Button("Detect", elem_id="detection-run")
+            with gr.Row():
+                drawn = gr.Image(label="detections", elem_id="detection-result")
+                table = gr.Dataframe(label="kept boxes", elem_id="detection-table")
+            download = gr.File(label="image with boxes")
+            run.click(
+                user_errors(functools.partial(detect_objects, store)),
+                [image, classes, max_per_class, min_confidence, model],
+                [drawn, table, download],
+                api_name="detection",
+            )
+        with gr.Tab("Churn", id="churn"):
+            model = picker("churn")
+            fields = []
+            with gr.Row():
+                for column, allowed in columns.items():
+                    if allowed is None:
+                        fields.append(gr.Number(label=column, value=_churn_default(column)))
+                    else:
+                        text = [str(a) for a in allowed]  # as clean() makes them
+                        fields.append(gr.Dropdown(text, value=text[0], label=column))
+            with gr.Row():
+                probability = gr.Label(label="churn probability", elem_id="churn-probability")
+                reasons = gr.Dataframe(label="top reasons (SHAP, log-odds)")
+            gr.Button("Predict", elem_id="churn-run").click(
+                user_errors(lambda label, *values: churn_one(store, label, *values)),
+                [model, *fields],
+                [probability, reasons],
+                api_name="churn",
+            )
+            gr.Markdown("### Many clients: a CSV with the competition's columns")
+            upload = gr.File(file_types=[".csv"], label="clients.csv", elem_id="churn-csv")
+            result = gr.File(label="probabilities")
+            preview = gr.Dataframe(label="first rows")
+            gr.Button("Score the CSV").click(
+                user_errors(functools.partial(churn_csv, store)),
+                [upload, model],
+                [result, preview],
+                api_name="churn_csv",
+            )
+    return app
+
+
+def _card_classes(store: Models, task: str) -> list[str]:
+    try:
+        return list(store.torch_model(task, None)[1].get("classes", []))
+    except (UserError, KeyError):
+        return []
+
+
+def _churn_default(column: str) -> float:
+    return {"ClientPeriod": 12.0, "MonthlySpending": 70.0, "TotalSpent": 840.0}[column]
+
+
+def launch(root: Path, host: str, port: int, block: bool = True):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    app = build_app(root)
+    app.queue(default_concurrency_limit=4)
+    return app.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=MAX_FILE_SIZE,
+        prevent_thread_lock=not block,
+        show_error=True,
+    )
