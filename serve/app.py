@@ -145,6 +145,33 @@ def detect_objects(
     return drawn, table, str(download)
 
 
+def segment(store: Models, path: str | None, threshold: float, opacity: float, label: str | None):
+    """The lesion mask over the image, its share of the image, and the mask as a PNG."""
+    from stages.segmentation.model import predict_logits
+
+    image = inputs.read_image(path)
+    if not 0 <= float(threshold) <= 1 or not 0 <= float(opacity) <= 1:
+        raise BadInput("threshold and opacity: expected values from 0 to 1")
+    network, card = store.torch_model("segmentation", label)
+    size = int(card["size"])
+    batch = torch.from_numpy(inputs.as_uint8_chw(image, (size, size)))[None]
+    probability = torch.sigmoid(predict_logits(network, batch))[0, 0].numpy()
+    small = Image.fromarray(((probability >= float(threshold)) * 255).astype(np.uint8))
+    mask = small.resize(image.size, Image.Resampling.NEAREST)
+    lesion = np.asarray(mask) > 0
+    overlay = np.asarray(image).astype(np.float32)
+    colour = np.array([255, 0, 80], dtype=np.float32)
+    overlay[lesion] = (1 - float(opacity)) * overlay[lesion] + float(opacity) * colour
+    download = Path(tempfile.mkdtemp(prefix="mask-")) / "mask.png"
+    mask.save(download)
+    share = float(lesion.mean())
+    return (
+        Image.fromarray(overlay.astype(np.uint8)),
+        f"lesion: {share:.1%} of the image",
+        str(download),
+    )
+
+
 def churn_columns() -> dict[str, list | None]:
     from stages.churn.schema import CATEGORIES, NUMERIC
 
@@ -282,6 +309,27 @@ def build_app(root: Path) -> gr.Blocks:
                 [image, classes, max_per_class, min_confidence, model],
                 [drawn, table, download],
                 api_name="detection",
+            )
+        with gr.Tab("Segmentation", id="segmentation"):
+            model = picker("segmentation")
+            with gr.Row():
+                lesion_image = gr.File(
+                    file_types=["image"], label="dermoscopy image", elem_id="segmentation-image"
+                )
+                with gr.Column():
+                    threshold = gr.Slider(0, 1, value=0.5, step=0.01, label="mask threshold")
+                    opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="mask opacity")
+            run = gr.Button("Segment", elem_id="segmentation-run")
+            with gr.Row():
+                overlaid = gr.Image(label="mask over the image", elem_id="segmentation-result")
+                with gr.Column():
+                    share = gr.Textbox(label="lesion area", elem_id="segmentation-share")
+                    mask_png = gr.File(label="mask (PNG)")
+            run.click(
+                user_errors(functools.partial(segment, store)),
+                [lesion_image, threshold, opacity, model],
+                [overlaid, share, mask_png],
+                api_name="segmentation",
             )
         with gr.Tab("Churn", id="churn"):
             model = picker("churn")

@@ -123,6 +123,22 @@ def test_detection_keeps_only_the_chosen_classes_limit_and_confidence(
     assert len(everything["data"]) > 1
 
 
+def test_a_lesion_mask_overlaps_the_drawn_truth(client, pipeline, tmp_path):
+    test = torch.load(pipeline / "data/processed/segmentation/test.pt")
+    label = None  # the champion
+    ious = []
+    for index in range(3):
+        image = png(test["images"][index], tmp_path / f"{index}.png")
+        _overlay, share, mask_png = client.predict(
+            handle_file(str(image)), 0.5, 0.5, label, api_name="/segmentation"
+        )
+        mask = np.asarray(Image.open(mask_png)) > 0
+        truth = test["masks"][index].reshape(mask.shape).numpy() > 0
+        ious.append((mask & truth).sum() / max((mask | truth).sum(), 1))
+        assert share.startswith("lesion: ") and share.endswith("% of the image")
+    assert min(ious) > 0.6, ious
+
+
 def churn_frame(pipeline: Path, rows: int) -> pd.DataFrame:
     holdout = pd.read_parquet(pipeline / "data/processed/churn/holdout.parquet")
     return holdout.drop(columns=["Churn"]).head(rows).reset_index(drop=True)
