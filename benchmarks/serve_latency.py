@@ -58,6 +58,11 @@ def requests_per_tab(root: Path, scratch: Path, distinct: int = 10) -> dict[str,
         found["detection"] = [(image, None, 50, 0.5, None) for image in images("detection")]
     if (processed / "segmentation" / "test.pt").is_file():
         found["segmentation"] = [(image, 0.5, 0.5, None) for image in images("segmentation")]
+    if (processed / "nmt" / "test.pt").is_file():
+        from stages.nmt.preprocess import load_split
+
+        sentences = load_split(processed / "nmt", "test").source[:distinct]
+        found["nmt"] = [(sentence, 4, 1, None) for sentence in sentences]
     if (processed / "churn" / "holdout.parquet").is_file():
         rows = pd.read_parquet(processed / "churn" / "holdout.parquet").head(distinct)
         found["churn"] = [

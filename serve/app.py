@@ -58,6 +58,21 @@ class Models:
 
         return self.cache.get(task, choice, load)
 
+    def translator(self, label: str | None):
+        """The version's network and the tokenizers logged with its run (stages/nmt/scoring)."""
+        from stages.core.comparison import Unscorable
+        from stages.nmt.scoring import load_network, version_tokenizers
+
+        choice = models.resolve("nmt", label)
+
+        def load(uri: str):
+            try:
+                return load_network(uri, choice.version).eval(), version_tokenizers(uri)
+            except Unscorable as exc:
+                raise UserError(f"nmt: {exc}") from None
+
+        return self.cache.get("nmt", choice, load)
+
     def sklearn_model(self, task: str, label: str | None):
         import mlflow
 
@@ -138,7 +153,8 @@ def detect_objects(
         }
         for box, score, lab in zip(found["boxes"], found["scores"], found["labels"], strict=True)
     ]
-    table = pd.DataFrame(boxes, columns=["class", "score", "x1", "y1", "x2", "y2"]).round(1)
+    table = pd.DataFrame(boxes, columns=["class", "score", "x1", "y1", "x2", "y2"])
+    table[["x1", "y1", "x2", "y2"]] = table[["x1", "y1", "x2", "y2"]].round(1)
     drawn = draw_boxes(image, boxes)
     download = Path(tempfile.mkdtemp(prefix="detections-")) / "detections.png"
     drawn.save(download)
@@ -170,6 +186,49 @@ def segment(store: Models, path: str | None, threshold: float, opacity: float, l
         f"lesion: {share:.1%} of the image",
         str(download),
     )
+
+
+MAX_SOURCE_TOKENS = 200
+
+
+def translate_text(store: Models, text: str | None, beam: int, shown: int, label: str | None):
+    """One translation per line (beam search as evaluate decodes), and the attention of the
+    chosen line's translation over its source tokens."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from stages.nmt.decoding import decode_all
+    from stages.nmt.preprocess import encode
+
+    lines = inputs.check_text(text)
+    if int(beam) < 1:
+        raise BadInput(f"beam: expected 1 or more, got {beam}")
+    network, (source_tokenizer, target_tokenizer) = store.translator(label)
+    sources = encode(source_tokenizer, lines)
+    for number, ids in enumerate(sources, 1):
+        if len(ids) > MAX_SOURCE_TOKENS:
+            raise BadInput(
+                f"line {number}: {len(ids)} tokens, expected at most {MAX_SOURCE_TOKENS}"
+            )
+    with torch.inference_mode():
+        decoded = decode_all(network, sources, int(beam), 1.0, 32, "cpu")
+    translations = target_tokenizer.decode_batch(
+        [d.tokens for d in decoded], skip_special_tokens=True
+    )
+    index = min(max(int(shown), 1), len(lines)) - 1
+    attention = decoded[index].attention.float().numpy()
+    figure, axes = plt.subplots(figsize=(1 + 0.45 * attention.shape[1], 1 + 0.35 * len(attention)))
+    axes.imshow(attention, cmap="viridis", aspect="auto")
+    axes.set_xticks(range(attention.shape[1]))
+    axes.set_xticklabels([source_tokenizer.id_to_token(i) for i in sources[index]], rotation=90)
+    axes.set_yticks(range(len(attention)))
+    axes.set_yticklabels([target_tokenizer.id_to_token(i) for i in decoded[index].tokens])
+    axes.set_title(f"attention, line {index + 1}")
+    figure.tight_layout()
+    plt.close(figure)
+    return "\n".join(translations), figure
 
 
 def churn_columns() -> dict[str, list | None]:
@@ -330,6 +389,23 @@ def build_app(root: Path) -> gr.Blocks:
                 [lesion_image, threshold, opacity, model],
                 [overlaid, share, mask_png],
                 api_name="segmentation",
+            )
+        with gr.Tab("Translation", id="nmt"):
+            model = picker("nmt")
+            with gr.Row():
+                source = gr.Textbox(
+                    lines=6, label="English, one sentence per line", elem_id="nmt-source"
+                )
+                translation = gr.Textbox(lines=6, label="Russian", elem_id="nmt-translation")
+            with gr.Row():
+                beam = gr.Slider(1, 8, value=4, step=1, label="beam size")
+                shown = gr.Number(value=1, precision=0, label="attention of line")
+            attention = gr.Plot(label="attention")
+            gr.Button("Translate", elem_id="nmt-run").click(
+                user_errors(functools.partial(translate_text, store)),
+                [source, beam, shown, model],
+                [translation, attention],
+                api_name="nmt",
             )
         with gr.Tab("Churn", id="churn"):
             model = picker("churn")

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -23,41 +20,11 @@ from PIL import Image
 
 from serve.models import champion_label
 from stages.core import tracking
-from tests.conftest import REPO, project_env
-from tests.flows.conftest import free_port, start, stop
+from tests.conftest import REPO
+from tests.flows.conftest import stop
+from tests.serve.conftest import start_app
 
 pytestmark = pytest.mark.slow
-
-
-def serve(root: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = project_env()
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-    process = start(
-        [sys.executable, "-m", "serve", "--root", str(root), "--port", str(port)],
-        cwd=root,
-        env=env,
-        log=log,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"the app did not start\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-
-
-@pytest.fixture(scope="module")
-def app(pipeline, tmp_path_factory):
-    log = tmp_path_factory.mktemp("serve") / "app.log"
-    process, url = serve(pipeline, log)
-    yield url
-    stop(process, log)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +104,23 @@ def test_a_lesion_mask_overlaps_the_drawn_truth(client, pipeline, tmp_path):
         ious.append((mask & truth).sum() / max((mask | truth).sum(), 1))
         assert share.startswith("lesion: ") and share.endswith("% of the image")
     assert min(ious) > 0.6, ious
+
+
+def test_a_test_sentence_is_translated_into_russian(client, pipeline):
+    import re
+
+    from stages.nmt.preprocess import load_split
+
+    source = load_split(pipeline / "data/processed/nmt", "test").source[:3]
+    translation, attention = client.predict("\n".join(source), 2, 2, None, api_name="/nmt")
+    lines = translation.splitlines()
+    assert len(lines) == 3
+    assert all(re.search("[а-яА-ЯёЁ]", line) for line in lines), lines
+    assert attention is not None
+    with pytest.raises(AppError, match="no text"):
+        client.predict("   ", 2, 1, None, api_name="/nmt")
+    with pytest.raises(AppError, match="expected at most"):
+        client.predict("word " * 2000, 2, 1, None, api_name="/nmt")
 
 
 def churn_frame(pipeline: Path, rows: int) -> pd.DataFrame:
@@ -254,7 +238,7 @@ def test_bad_input_gets_one_clear_message_and_the_app_keeps_serving(
 
 def test_a_store_without_models_says_so_in_one_line(tmp_path):
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
-    process, url = serve(tmp_path, tmp_path / "app.log")
+    process, url = start_app(tmp_path, tmp_path / "app.log")
     try:
         with pytest.raises(AppError, match="no model is registered yet: run the pipeline first"):
             Client(url, verbose=False).predict(
