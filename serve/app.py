@@ -231,6 +231,61 @@ def translate_text(store: Models, text: str | None, beam: int, shown: int, label
     return "\n".join(translations), figure
 
 
+HISTORY_DAYS = 120
+
+
+class Panel:
+    """The preprocessed sales panel and the rows to forecast (data/processed/timeseries)."""
+
+    def __init__(self, root: Path):
+        from stages.timeseries.preprocess import FUTURE, PANEL
+
+        processed = root / "data" / "processed" / "timeseries"
+        self.available = (processed / PANEL).is_file() and (processed / FUTURE).is_file()
+        if self.available:
+            self.panel = pd.read_parquet(processed / PANEL)
+            self.future = pd.read_parquet(processed / FUTURE)
+            self.stores = sorted(self.panel["store_nbr"].unique().tolist())
+            self.families = sorted(self.panel["family"].unique().tolist())
+        else:
+            self.stores, self.families = [], []
+
+
+def forecast_series(store: Models, panel: Panel, store_nbr, family: str | None, label: str | None):
+    """The series' recent history and the chosen version's forecast of the rows to forecast
+    (test.csv), predicted once per version for every series."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not panel.available:
+        raise UserError("timeseries: no preprocessed data here: run the pipeline first")
+    if store_nbr not in panel.stores or family not in panel.families:
+        raise BadInput("choose a store and a family of the data")
+    choice = models.resolve("timeseries", label)
+
+    def load(uri: str) -> pd.DataFrame:
+        import mlflow
+
+        predicted = mlflow.pyfunc.load_model(uri).predict(panel.future)
+        return panel.future.assign(forecast=np.asarray(predicted, dtype=float))
+
+    forecasts = store.cache.get("timeseries", choice, load)
+    same = (panel.panel["store_nbr"] == store_nbr) & (panel.panel["family"] == family)
+    history = panel.panel[same].sort_values("date").tail(HISTORY_DAYS)
+    ahead = forecasts[(forecasts["store_nbr"] == store_nbr) & (forecasts["family"] == family)]
+    figure, axes = plt.subplots(figsize=(10, 3.5))
+    axes.plot(history["date"], history["sales"], label="sales (known)", color="#4363d8")
+    axes.plot(ahead["date"], ahead["forecast"], label=f"forecast, {choice.label}", color="#e6194b")
+    axes.set_title(f"store {store_nbr} · {family}")
+    axes.legend()
+    figure.autofmt_xdate()
+    plt.close(figure)
+    table = ahead[["date", "forecast"]].assign(date=lambda f: f["date"].dt.strftime("%Y-%m-%d"))
+    return figure, table.round(2)
+
+
 def churn_columns() -> dict[str, list | None]:
     from stages.churn.schema import CATEGORIES, NUMERIC
 
@@ -406,6 +461,26 @@ def build_app(root: Path) -> gr.Blocks:
                 [source, beam, shown, model],
                 [translation, attention],
                 api_name="nmt",
+            )
+        with gr.Tab("Sales forecast", id="timeseries"):
+            panel = Panel(root)
+            model = picker("timeseries")
+            with gr.Row():
+                store_nbr = gr.Dropdown(
+                    panel.stores, value=panel.stores[0] if panel.stores else None, label="store"
+                )
+                family = gr.Dropdown(
+                    panel.families,
+                    value=panel.families[0] if panel.families else None,
+                    label="family",
+                )
+            forecast_plot = gr.Plot(label="history and forecast", elem_id="timeseries-plot")
+            forecast_table = gr.Dataframe(label="forecast")
+            gr.Button("Forecast", elem_id="timeseries-run").click(
+                user_errors(functools.partial(forecast_series, store, panel)),
+                [store_nbr, family, model],
+                [forecast_plot, forecast_table],
+                api_name="timeseries",
             )
         with gr.Tab("Churn", id="churn"):
             model = picker("churn")

@@ -123,6 +123,17 @@ def test_a_test_sentence_is_translated_into_russian(client, pipeline):
         client.predict("word " * 2000, 2, 1, None, api_name="/nmt")
 
 
+def test_a_series_forecast_covers_the_rows_to_forecast(client, pipeline):
+    future = pd.read_parquet(pipeline / "data/processed/timeseries/future.parquet")
+    store, family = future["store_nbr"].iloc[0], future["family"].iloc[0]
+    plot, table = client.predict(int(store), str(family), None, api_name="/timeseries")
+    rows = pd.DataFrame(table["data"], columns=table["headers"])
+    expected = future[(future["store_nbr"] == store) & (future["family"] == family)]
+    assert len(rows) == len(expected) > 0
+    assert (rows["forecast"] >= 0).all() and rows["forecast"].sum() > 0
+    assert plot is not None
+
+
 def churn_frame(pipeline: Path, rows: int) -> pd.DataFrame:
     holdout = pd.read_parquet(pipeline / "data/processed/churn/holdout.parquet")
     return holdout.drop(columns=["Churn"]).head(rows).reset_index(drop=True)

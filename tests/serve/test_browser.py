@@ -24,7 +24,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TABS = ["Simpsons", "Detection", "Segmentation", "Translation", "Churn"]
+TABS = ["Simpsons", "Detection", "Segmentation", "Translation", "Sales forecast", "Churn"]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,8 @@ def screenshot(page, name: str) -> None:
     if os.environ.get("SCREENSHOTS_DIR"):
         shots = Path(os.environ["SCREENSHOTS_DIR"])
         shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / f"serve-{name.lower()}.png"), full_page=True)
+        file = f"serve-{name.lower().replace(' ', '-')}.png"
+        page.screenshot(path=str(shots / file), full_page=True)
 
 
 def test_every_tab_renders(page):
