@@ -40,7 +40,7 @@ def png(tensor: torch.Tensor, path: Path) -> str:
 
 def requests_per_tab(root: Path, scratch: Path, distinct: int = 10) -> dict[str, list[tuple]]:
     """(api_name, several argument tuples) for each task the repository has trained: distinct
-    inputs, as from different users (identical outputs would share Gradio's cached file)."""
+    inputs, as from different users."""
     from gradio_client import handle_file
 
     from stages.churn.schema import FEATURES, NUMERIC
@@ -66,9 +66,13 @@ def requests_per_tab(root: Path, scratch: Path, distinct: int = 10) -> dict[str,
     if (processed / "churn" / "holdout.parquet").is_file():
         rows = pd.read_parquet(processed / "churn" / "holdout.parquet").head(distinct)
         found["churn"] = [
-            (None, *[float(row[c]) if c in NUMERIC else str(row[c]) for c in FEATURES])
+            (*[float(row[c]) if c in NUMERIC else str(row[c]) for c in FEATURES], None)
             for _, row in rows.iterrows()
         ]
+    if (processed / "timeseries" / "future.parquet").is_file():
+        future = pd.read_parquet(processed / "timeseries" / "future.parquet")
+        series = future[["store_nbr", "family"]].drop_duplicates().head(distinct)
+        found["timeseries"] = [(int(s), str(f), None) for s, f in series.itertuples(index=False)]
     return found
 
 

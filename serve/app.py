@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +41,30 @@ def user_errors(handler: Callable) -> Callable:
     return wrapped
 
 
+class Outputs:
+    """Files a request hands back (images, PNG and CSV downloads), each under a folder of its
+    own: Gradio copies a returned path into its cache by an atomic rename, while an image it
+    is handed as pixels is written in place under the hash of its bytes, and two identical
+    concurrent requests would read each other's half-written file. Folders older than
+    `keep_seconds` are removed as new ones are made."""
+
+    def __init__(self, keep_seconds: float = 3600):
+        self.root = Path(tempfile.mkdtemp(prefix="serve-outputs-"))
+        self.keep_seconds = keep_seconds
+
+    def path(self, name: str) -> Path:
+        cutoff = time.time() - self.keep_seconds
+        for old in self.root.iterdir():
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self.root)) / name
+
+    def image(self, image: Image.Image, name: str) -> str:
+        path = self.path(name)
+        image.save(path)
+        return str(path)
+
+
 class Models:
     """The registry of one repository's store and the versions loaded from it."""
 
@@ -46,6 +72,7 @@ class Models:
         self.root = root
         tracking.configure(root)
         self.cache = models.ModelCache(root)
+        self.outputs = Outputs()
 
     def torch_model(self, task: str, label: str | None):
         import mlflow
@@ -155,10 +182,8 @@ def detect_objects(
     ]
     table = pd.DataFrame(boxes, columns=["class", "score", "x1", "y1", "x2", "y2"])
     table[["x1", "y1", "x2", "y2"]] = table[["x1", "y1", "x2", "y2"]].round(1)
-    drawn = draw_boxes(image, boxes)
-    download = Path(tempfile.mkdtemp(prefix="detections-")) / "detections.png"
-    drawn.save(download)
-    return drawn, table, str(download)
+    drawn = store.outputs.image(draw_boxes(image, boxes), "detections.png")
+    return drawn, table, drawn
 
 
 def segment(store: Models, path: str | None, threshold: float, opacity: float, label: str | None):
@@ -178,13 +203,10 @@ def segment(store: Models, path: str | None, threshold: float, opacity: float, l
     overlay = np.asarray(image).astype(np.float32)
     colour = np.array([255, 0, 80], dtype=np.float32)
     overlay[lesion] = (1 - float(opacity)) * overlay[lesion] + float(opacity) * colour
-    download = Path(tempfile.mkdtemp(prefix="mask-")) / "mask.png"
-    mask.save(download)
-    share = float(lesion.mean())
     return (
-        Image.fromarray(overlay.astype(np.uint8)),
-        f"lesion: {share:.1%} of the image",
-        str(download),
+        store.outputs.image(Image.fromarray(overlay.astype(np.uint8)), "overlay.png"),
+        f"lesion: {float(lesion.mean()):.1%} of the image",
+        store.outputs.image(mask, "mask.png"),
     )
 
 
@@ -251,9 +273,21 @@ class Panel:
             self.stores, self.families = [], []
 
 
+def version_forecasts(panel: Panel, uri: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A version's forecast of every row to forecast (test.csv), and its logged backtest: its
+    forecasts of its test window made before it, next to the actual sales."""
+    import mlflow
+
+    from stages.timeseries.scoring import logged_backtest
+
+    predicted = mlflow.pyfunc.load_model(uri).predict(panel.future)
+    ahead = panel.future.assign(forecast=np.asarray(predicted, dtype=float))
+    return ahead, logged_backtest(uri)
+
+
 def forecast_series(store: Models, panel: Panel, store_nbr, family: str | None, label: str | None):
-    """The series' recent history and the chosen version's forecast of the rows to forecast
-    (test.csv), predicted once per version for every series."""
+    """The series' recent history, the chosen version's forecast of its test window against the
+    actual sales (where the version logged one), and its forecast of the rows to forecast."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -264,26 +298,35 @@ def forecast_series(store: Models, panel: Panel, store_nbr, family: str | None, 
     if store_nbr not in panel.stores or family not in panel.families:
         raise BadInput("choose a store and a family of the data")
     choice = models.resolve("timeseries", label)
+    ahead, backtest = store.cache.get(
+        "timeseries", choice, functools.partial(version_forecasts, panel)
+    )
 
-    def load(uri: str) -> pd.DataFrame:
-        import mlflow
+    def series(frame: pd.DataFrame) -> pd.DataFrame:
+        same = (frame["store_nbr"] == store_nbr) & (frame["family"] == family)
+        return frame[same].sort_values("date")
 
-        predicted = mlflow.pyfunc.load_model(uri).predict(panel.future)
-        return panel.future.assign(forecast=np.asarray(predicted, dtype=float))
-
-    forecasts = store.cache.get("timeseries", choice, load)
-    same = (panel.panel["store_nbr"] == store_nbr) & (panel.panel["family"] == family)
-    history = panel.panel[same].sort_values("date").tail(HISTORY_DAYS)
-    ahead = forecasts[(forecasts["store_nbr"] == store_nbr) & (forecasts["family"] == family)]
+    history = series(panel.panel).tail(HISTORY_DAYS)
+    ahead = series(ahead).assign(window="forecast", sales=np.nan)
+    tested = series(backtest).assign(window="test") if backtest is not None else ahead.iloc[:0]
     figure, axes = plt.subplots(figsize=(10, 3.5))
-    axes.plot(history["date"], history["sales"], label="sales (known)", color="#4363d8")
+    axes.plot(history["date"], history["sales"], label="sales (actual)", color="#4363d8")
+    if len(tested):
+        axes.plot(
+            tested["date"],
+            tested["forecast"],
+            "--",
+            color="#f58231",
+            label="test-window forecast, made before it",
+        )
     axes.plot(ahead["date"], ahead["forecast"], label=f"forecast, {choice.label}", color="#e6194b")
     axes.set_title(f"store {store_nbr} · {family}")
-    axes.legend()
+    axes.legend(fontsize=8)
     figure.autofmt_xdate()
     plt.close(figure)
-    table = ahead[["date", "forecast"]].assign(date=lambda f: f["date"].dt.strftime("%Y-%m-%d"))
-    return figure, table.round(2)
+    table = pd.concat([tested, ahead])[["window", "date", "sales", "forecast"]]
+    table = table.rename(columns={"sales": "actual"}).round(2)
+    return figure, table.assign(date=table["date"].dt.strftime("%Y-%m-%d"))
 
 
 def churn_columns() -> dict[str, list | None]:
@@ -315,9 +358,11 @@ def churn_reasons(model, frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
     )
 
 
-def churn_one(store: Models, label: str | None, *values):
+def churn_one(store: Models, *values_and_label):
+    """One client's churn probability and its top reasons; the last argument is the version."""
     from stages.churn.preprocess import clean
 
+    *values, label = values_and_label
     columns = churn_columns()
     frame = pd.DataFrame([dict(zip(columns, values, strict=True))])
     for column, allowed in columns.items():
@@ -337,18 +382,21 @@ def churn_csv(store: Models, path: str | None, label: str | None):
     out = pd.DataFrame({"Churn": model.predict_proba(frame)[:, 1]})
     if "Id" in frame.columns:
         out.insert(0, "Id", frame["Id"])
-    result = Path(tempfile.mkdtemp(prefix="churn-")) / "churn_probabilities.csv"
+    result = store.outputs.path("churn_probabilities.csv")
     out.to_csv(result, index=False)
     return str(result), out.head(20)
 
 
-def picker(task: str) -> gr.Dropdown:
+def picker(task: str, second: bool = False) -> gr.Dropdown:
     labels = [c.label for c in _safe_choices(task)]
+    default = (
+        labels[min(1, len(labels) - 1)] if second and labels else labels[0] if labels else None
+    )
     return gr.Dropdown(
         choices=labels,
-        value=labels[0] if labels else None,
-        label="model (registry version)",
-        elem_id=f"{task}-model",
+        value=default,
+        label="second version" if second else "model (registry version)",
+        elem_id=f"{task}-{'other' if second else 'model'}",
         allow_custom_value=False,
     )
 
@@ -360,13 +408,52 @@ def _safe_choices(task: str) -> list[models.Choice]:
         return []
 
 
+def both_versions(handler: Callable) -> Callable:
+    """The handler run twice on the same input, the version (its last argument) first the
+    chosen one, then the second: the first's outputs, then the second's."""
+
+    def run(*args):
+        *shared, first, second = args
+        if not second:
+            raise BadInput("choose the second version to compare with")
+        return (*handler(*shared, first), *handler(*shared, second))
+
+    return run
+
+
+def task_tab(
+    task: str,
+    handler: Callable,
+    inputs: list[gr.components.Component],
+    model: gr.Dropdown,
+    make_outputs: Callable[[str], list[gr.components.Component]],
+    button: str,
+) -> None:
+    """The tab's run button and outputs (`make_outputs(elem_id suffix)`), and the compare
+    section: two versions, one input.
+    API: `/<task>` (inputs, then the version) and `/<task>_compare` (inputs, both versions)."""
+    run = gr.Button(button, elem_id=f"{task}-run")
+    outputs = make_outputs("")
+    run.click(user_errors(handler), [*inputs, model], outputs, api_name=task)
+    with gr.Accordion("Compare with another version on the same input", open=False):
+        other = picker(task, second=True)
+        compare = gr.Button("Run both versions", elem_id=f"{task}-compare")
+        second = make_outputs("-other")  # elem_id suffix: ids stay unique in the page
+    compare.click(
+        user_errors(both_versions(handler)),
+        [*inputs, model, other],
+        [*outputs, *second],
+        api_name=f"{task}_compare",
+    )
+
+
 def build_app(root: Path) -> gr.Blocks:
     store = Models(root)
     columns = churn_columns()
     with gr.Blocks(title="ML course pipelines") as app:
         gr.Markdown(
             "# ML course pipelines\nEach tab uses the task's **champion** from the MLflow "
-            "registry unless you pick another version."
+            "registry unless you pick another version; *compare* runs two versions on one input."
         )
         with gr.Tab("Simpsons", id="simpsons"):
             model = picker("simpsons")
@@ -377,15 +464,22 @@ def build_app(root: Path) -> gr.Blocks:
                     label="images",
                     elem_id="simpsons-images",
                 )
-                with gr.Column():
-                    top_k = gr.Slider(1, 10, value=5, step=1, label="top-k")
-                    best = gr.Label(label="first image", elem_id="simpsons-top")
-                    every = gr.JSON(label="every image")
-            gr.Button("Classify", elem_id="simpsons-run").click(
-                user_errors(functools.partial(classify, store)),
-                [files, top_k, model],
-                [best, every],
-                api_name="simpsons",
+                top_k = gr.Slider(1, 10, value=5, step=1, label="top-k")
+
+            def classified(tag: str):
+                with gr.Row():
+                    return [
+                        gr.Label(label="first image", elem_id=f"simpsons-top{tag}"),
+                        gr.JSON(label="every image"),
+                    ]
+
+            task_tab(
+                "simpsons",
+                functools.partial(classify, store),
+                [files, top_k],
+                model,
+                classified,
+                "Classify",
             )
         with gr.Tab("Detection", id="detection"):
             defaults = store.inference_defaults()
@@ -413,16 +507,20 @@ def build_app(root: Path) -> gr.Blocks:
                         label="min confidence",
                         elem_id="detection-confidence",
                     )
-            run = gr.Button("Detect", elem_id="detection-run")
-            with gr.Row():
-                drawn = gr.Image(label="detections", elem_id="detection-result")
-                table = gr.Dataframe(label="kept boxes", elem_id="detection-table")
-            download = gr.File(label="image with boxes")
-            run.click(
-                user_errors(functools.partial(detect_objects, store)),
-                [image, classes, max_per_class, min_confidence, model],
-                [drawn, table, download],
-                api_name="detection",
+
+            def detected(tag: str):
+                with gr.Row():
+                    drawn = gr.Image(label="detections", elem_id=f"detection-result{tag}")
+                    table = gr.Dataframe(label="kept boxes", elem_id=f"detection-table{tag}")
+                return [drawn, table, gr.File(label="image with boxes")]
+
+            task_tab(
+                "detection",
+                functools.partial(detect_objects, store),
+                [image, classes, max_per_class, min_confidence],
+                model,
+                detected,
+                "Detect",
             )
         with gr.Tab("Segmentation", id="segmentation"):
             model = picker("segmentation")
@@ -433,34 +531,48 @@ def build_app(root: Path) -> gr.Blocks:
                 with gr.Column():
                     threshold = gr.Slider(0, 1, value=0.5, step=0.01, label="mask threshold")
                     opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="mask opacity")
-            run = gr.Button("Segment", elem_id="segmentation-run")
-            with gr.Row():
-                overlaid = gr.Image(label="mask over the image", elem_id="segmentation-result")
-                with gr.Column():
-                    share = gr.Textbox(label="lesion area", elem_id="segmentation-share")
-                    mask_png = gr.File(label="mask (PNG)")
-            run.click(
-                user_errors(functools.partial(segment, store)),
-                [lesion_image, threshold, opacity, model],
-                [overlaid, share, mask_png],
-                api_name="segmentation",
+
+            def segmented(tag: str):
+                with gr.Row():
+                    overlaid = gr.Image(
+                        label="mask over the image", elem_id=f"segmentation-result{tag}"
+                    )
+                    with gr.Column():
+                        share = gr.Textbox(label="lesion area", elem_id=f"segmentation-share{tag}")
+                        mask_png = gr.File(label="mask (PNG)")
+                return [overlaid, share, mask_png]
+
+            task_tab(
+                "segmentation",
+                functools.partial(segment, store),
+                [lesion_image, threshold, opacity],
+                model,
+                segmented,
+                "Segment",
             )
         with gr.Tab("Translation", id="nmt"):
             model = picker("nmt")
-            with gr.Row():
-                source = gr.Textbox(
-                    lines=6, label="English, one sentence per line", elem_id="nmt-source"
-                )
-                translation = gr.Textbox(lines=6, label="Russian", elem_id="nmt-translation")
+            source = gr.Textbox(
+                lines=6, label="English, one sentence per line", elem_id="nmt-source"
+            )
             with gr.Row():
                 beam = gr.Slider(1, 8, value=4, step=1, label="beam size")
                 shown = gr.Number(value=1, precision=0, label="attention of line")
-            attention = gr.Plot(label="attention")
-            gr.Button("Translate", elem_id="nmt-run").click(
-                user_errors(functools.partial(translate_text, store)),
-                [source, beam, shown, model],
-                [translation, attention],
-                api_name="nmt",
+
+            def translated(tag: str):
+                with gr.Row():
+                    return [
+                        gr.Textbox(lines=6, label="Russian", elem_id=f"nmt-translation{tag}"),
+                        gr.Plot(label="attention"),
+                    ]
+
+            task_tab(
+                "nmt",
+                functools.partial(translate_text, store),
+                [source, beam, shown],
+                model,
+                translated,
+                "Translate",
             )
         with gr.Tab("Sales forecast", id="timeseries"):
             panel = Panel(root)
@@ -474,13 +586,20 @@ def build_app(root: Path) -> gr.Blocks:
                     value=panel.families[0] if panel.families else None,
                     label="family",
                 )
-            forecast_plot = gr.Plot(label="history and forecast", elem_id="timeseries-plot")
-            forecast_table = gr.Dataframe(label="forecast")
-            gr.Button("Forecast", elem_id="timeseries-run").click(
-                user_errors(functools.partial(forecast_series, store, panel)),
-                [store_nbr, family, model],
-                [forecast_plot, forecast_table],
-                api_name="timeseries",
+
+            def forecasted(tag: str):
+                return [
+                    gr.Plot(label="history and forecast", elem_id=f"timeseries-plot{tag}"),
+                    gr.Dataframe(label="test window and forecast"),
+                ]
+
+            task_tab(
+                "timeseries",
+                functools.partial(forecast_series, store, panel),
+                [store_nbr, family],
+                model,
+                forecasted,
+                "Forecast",
             )
         with gr.Tab("Churn", id="churn"):
             model = picker("churn")
@@ -492,14 +611,16 @@ def build_app(root: Path) -> gr.Blocks:
                     else:
                         text = [str(a) for a in allowed]  # as clean() makes them
                         fields.append(gr.Dropdown(text, value=text[0], label=column))
-            with gr.Row():
-                probability = gr.Label(label="churn probability", elem_id="churn-probability")
-                reasons = gr.Dataframe(label="top reasons (SHAP, log-odds)")
-            gr.Button("Predict", elem_id="churn-run").click(
-                user_errors(lambda label, *values: churn_one(store, label, *values)),
-                [model, *fields],
-                [probability, reasons],
-                api_name="churn",
+
+            def predicted(tag: str):
+                with gr.Row():
+                    return [
+                        gr.Label(label="churn probability", elem_id=f"churn-probability{tag}"),
+                        gr.Dataframe(label="top reasons (SHAP, log-odds)"),
+                    ]
+
+            task_tab(
+                "churn", functools.partial(churn_one, store), fields, model, predicted, "Predict"
             )
             gr.Markdown("### Many clients: a CSV with the competition's columns")
             upload = gr.File(file_types=[".csv"], label="clients.csv", elem_id="churn-csv")

@@ -87,8 +87,9 @@ def log_backtest(forecasts: pd.DataFrame, model: str) -> None:
         mlflow.log_artifact(str(path))
 
 
-def backtest_scores(model_uri: str, window: pd.DataFrame) -> ItemScores | None:
-    """The version's logged backtest of this very window, if it is one (same rows, same sales)."""
+def logged_backtest(model_uri: str) -> pd.DataFrame | None:
+    """The version's forecasts of its test window made before it, with the actual sales
+    (KEY_COLUMNS, sales, forecast); None for versions that did not log one."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -97,7 +98,14 @@ def backtest_scores(model_uri: str, window: pd.DataFrame) -> ItemScores | None:
         path = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{BACKTEST}")
     except (MlflowException, OSError):
         return None
-    logged = pd.read_parquet(path)
+    return pd.read_parquet(path)
+
+
+def backtest_scores(model_uri: str, window: pd.DataFrame) -> ItemScores | None:
+    """The version's logged backtest of this very window, if it is one (same rows, same sales)."""
+    logged = logged_backtest(model_uri)
+    if logged is None:
+        return None
     rows = scored_rows(window)
     same = len(logged) == len(rows) and (
         logged[KEY_COLUMNS].reset_index(drop=True).equals(rows[KEY_COLUMNS])

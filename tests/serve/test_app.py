@@ -4,6 +4,7 @@ the store the session pipeline filled, called through Gradio's API (gradio_clien
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -18,7 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from serve.models import champion_label
+from serve.models import champion_label, choices
 from stages.core import tracking
 from tests.conftest import REPO
 from tests.flows.conftest import stop
@@ -107,8 +108,6 @@ def test_a_lesion_mask_overlaps_the_drawn_truth(client, pipeline, tmp_path):
 
 
 def test_a_test_sentence_is_translated_into_russian(client, pipeline):
-    import re
-
     from stages.nmt.preprocess import load_split
 
     source = load_split(pipeline / "data/processed/nmt", "test").source[:3]
@@ -123,15 +122,54 @@ def test_a_test_sentence_is_translated_into_russian(client, pipeline):
         client.predict("word " * 2000, 2, 1, None, api_name="/nmt")
 
 
-def test_a_series_forecast_covers_the_rows_to_forecast(client, pipeline):
+def test_a_series_forecast_covers_the_rows_to_forecast_and_its_test_window(client, pipeline):
     future = pd.read_parquet(pipeline / "data/processed/timeseries/future.parquet")
+    panel = pd.read_parquet(pipeline / "data/processed/timeseries/panel.parquet")
+    start = pd.Timestamp(
+        json.loads((pipeline / "data/processed/timeseries/split.json").read_text())["test_start"]
+    )
     store, family = future["store_nbr"].iloc[0], future["family"].iloc[0]
     plot, table = client.predict(int(store), str(family), None, api_name="/timeseries")
     rows = pd.DataFrame(table["data"], columns=table["headers"])
+    ahead = rows[rows["window"] == "forecast"]
     expected = future[(future["store_nbr"] == store) & (future["family"] == family)]
-    assert len(rows) == len(expected) > 0
-    assert (rows["forecast"] >= 0).all() and rows["forecast"].sum() > 0
+    assert len(ahead) == len(expected) > 0
+    assert (ahead["forecast"] >= 0).all() and ahead["forecast"].sum() > 0
+    # the test window: the version's forecasts made before it, next to the actual sales
+    tested = rows[rows["window"] == "test"]
+    series = panel[(panel["store_nbr"] == store) & (panel["family"] == family)]
+    actual = series[series["date"] >= start].sort_values("date")
+    assert list(tested["date"]) == list(actual["date"].dt.strftime("%Y-%m-%d"))
+    assert np.allclose(tested["actual"].astype(float), actual["sales"].round(2), atol=0.01)
+    assert tested["forecast"].astype(float).notna().all()
     assert plot is not None
+
+
+def test_compare_runs_two_versions_on_the_same_input(client, pipeline, tmp_path):
+    """Every tab's /<task>_compare: the first version's outputs, then the second's; the same
+    version twice gives the same answer twice."""
+    test = torch.load(pipeline / "data/processed/simpsons/test.pt")
+    image = handle_file(str(png(test["images"][0], tmp_path / "0.png")))
+    tracking.configure(pipeline)
+    try:
+        options = [c.label for c in choices("simpsons")]
+        translators = [c.label for c in choices("nmt")]
+    finally:
+        mlflow.set_tracking_uri(None)
+    first, second = options[0], options[-1]
+    top_a, _every_a, top_b, _every_b = client.predict(
+        [image], 3, first, second, api_name="/simpsons_compare"
+    )
+    assert len(top_a["confidences"]) == len(top_b["confidences"]) == 3
+    same = client.predict([image], 3, first, first, api_name="/simpsons_compare")
+    assert same[0] == same[2]
+    with pytest.raises(AppError, match="choose the second version"):
+        client.predict([image], 3, first, None, api_name="/simpsons_compare")
+
+    translation_a, _attention_a, translation_b, _attention_b = client.predict(
+        "The cat sleeps.", 1, 1, translators[0], translators[-1], api_name="/nmt_compare"
+    )
+    assert translation_b and re.search("[а-яА-ЯёЁ]", translation_a)
 
 
 def churn_frame(pipeline: Path, rows: int) -> pd.DataFrame:
@@ -161,7 +199,7 @@ def test_churn_form_and_csv_agree_with_the_registered_model(client, labels, pipe
 
     first = frame.iloc[0]
     values = [float(first[c]) if c in NUMERIC else str(first[c]) for c in FEATURES]
-    probability, reasons = client.predict(labels["churn"], *values, api_name="/churn")
+    probability, reasons = client.predict(*values, labels["churn"], api_name="/churn")
     churn = {c["label"]: c["confidence"] for c in probability["confidences"]}["churn"]
     assert abs(churn - expected[0]) < 1e-6
     assert len(reasons["data"]) == 5
