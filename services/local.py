@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+from services.mlflow_users import create_users
+
 BIN = Path(sys.executable).parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASES = ("mlflow", "mlflow_auth", "prefect")
@@ -360,18 +362,6 @@ class TeamServices:
         shutil.rmtree(self.postgres.data, ignore_errors=True)
 
 
-def create_mlflow_users(url: str, admin_password: str, users: dict[str, str]) -> None:
-    """Users through MLflow's own auth API, as the admin."""
-    for user, password in users.items():
-        response = httpx.post(
-            f"{url}/api/2.0/mlflow/users/create",
-            json={"username": user, "password": password},
-            auth=("admin", admin_password),
-            timeout=30,
-        )
-        response.raise_for_status()
-
-
 def start_team_services(state: Path, host: str = "127.0.0.1") -> TeamServices:
     """Start all four (about 30-60 s); stop them with `.stop()`."""
     state.mkdir(parents=True, exist_ok=True)
@@ -386,7 +376,7 @@ def start_team_services(state: Path, host: str = "127.0.0.1") -> TeamServices:
         started.append(lambda: stop_process(s3.process))
         mlflow = start_mlflow(state, free_port(host), postgres, s3, generated["mlflow.admin"], host)
         started.append(lambda: stop_process(mlflow.process, signal.SIGTERM))
-        create_mlflow_users(
+        create_users(
             mlflow.url,
             generated["mlflow.admin"],
             {user: generated[f"mlflow.{user}"] for user in ("pipeline", "viewer")},

@@ -6,6 +6,8 @@ elsewhere with nothing lost, a cancelled run leaves no stage process behind."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from services.local import DVC_BUCKET
-from tests.conftest import edit_params
+from tests.conftest import REPO, edit_params
 from tests.flows.conftest import BIN, stop
 from tests.team.conftest import (
     Host,
@@ -45,6 +47,24 @@ def test_requests_without_the_right_credentials_are_refused(team):
     assert (
         httpx.get(f"{team.mlflow.url}/api/2.0/mlflow/users/get?username=admin").status_code == 401
     )
+
+    # the compose job's script, run again on a server that has the users: it keeps them
+    rerun = subprocess.run(
+        [sys.executable, str(REPO / "services" / "mlflow_users.py")],
+        env={
+            **os.environ,
+            "MLFLOW_URL": team.mlflow.url,
+            "MLFLOW_ADMIN_PASSWORD": team.secrets["mlflow.admin"],
+            "MLFLOW_PIPELINE_PASSWORD": "another-password",
+            "MLFLOW_VIEWER_PASSWORD": "another-password",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert "none (all exist)" in rerun.stdout
+    assert httpx.get(search, auth=viewer).status_code == 200
 
     flows = f"{team.prefect.url}/flows/filter"
     assert httpx.post(flows, json={}).status_code == 401
@@ -84,8 +104,6 @@ def hosts(team, tmp_path_factory):
 
 
 def registry(team) -> mlflow.MlflowClient:
-    import os
-
     os.environ["MLFLOW_TRACKING_USERNAME"] = "viewer"
     os.environ["MLFLOW_TRACKING_PASSWORD"] = team.secrets["mlflow.viewer"]
     return mlflow.MlflowClient(tracking_uri=team.mlflow.url)
