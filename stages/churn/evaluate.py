@@ -13,6 +13,7 @@ from stages.churn.preprocess import HOLDOUT, PREDICT
 from stages.churn.schema import FEATURES, ID, TARGET
 from stages.churn.scoring import item_scores, registered_scorer
 from stages.churn.train import CV_FILE, ENSEMBLE, MODEL_FILE, OOF_FILE
+from stages.core.comparison import paired_difference
 from stages.core.context import StepContext
 from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
@@ -98,6 +99,15 @@ def run(ctx: StepContext) -> None:
     scores = holdout_scores(model, holdout)
     table = score_table(y, scores, oof, params)
     best_member = max((n for n in table if n != ENSEMBLE), key=lambda n: table[n]["roc_auc"])
+    versus = paired_difference(
+        item_scores(holdout, scores[ENSEMBLE]),
+        item_scores(holdout, scores[best_member]),
+        "roc_auc",
+        "maximize",
+        params.promotion.resamples,
+        params.promotion.confidence,
+        ctx.common.seed,
+    )
     metrics = {
         "headline": {
             "metric": params.promotion.metric,
@@ -106,7 +116,13 @@ def run(ctx: StepContext) -> None:
         },
         "holdout": table,
         "cv": cv,
-        "ensemble_minus_best_member": table[ENSEMBLE]["roc_auc"] - table[best_member]["roc_auc"],
+        "ensemble_minus_best_member": versus.difference,
+        "ensemble_vs_best_member": {
+            "best_member": best_member,
+            "ci_low": versus.ci_low,
+            "ci_high": versus.ci_high,
+            "confidence": versus.confidence,
+        },
         "rows": {"holdout": len(holdout), "positive_rate": float(y.mean())},
     }
 

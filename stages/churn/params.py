@@ -70,7 +70,12 @@ class TrainParams(StrictModel):
     logreg: LogRegParams = LogRegParams()
     random_forests: list[ForestParams] = Field(min_length=0)
     catboost: list[CatBoostParams] = Field(min_length=0)
-    ensemble: Literal["stacking", "mean"] = "stacking"
+    # greedy: a weighted mean chosen on out-of-fold predictions, never below its best member
+    # there; stacking: a logistic regression on the members' log-odds; mean: the plain mean
+    ensemble: Literal["greedy", "stacking", "mean"] = "greedy"
+    greedy_rounds: int = Field(
+        default=25, ge=1, description="greedy: members added, repeats allowed"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> TrainParams:

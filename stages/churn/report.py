@@ -44,6 +44,19 @@ def comparison_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def best_member_sentence(metrics: dict) -> str:
+    """The paired difference on the same clients, with its bootstrap CI (older metrics: none)."""
+    difference = f"{metrics['ensemble_minus_best_member']:+.4f}"
+    versus = metrics.get("ensemble_vs_best_member")
+    if not versus:
+        return difference
+    return (
+        f"{difference} ROC-AUC vs {versus['best_member']} "
+        f"({round(versus['confidence'] * 100)}% paired bootstrap CI "
+        f"{versus['ci_low']:+.4f} .. {versus['ci_high']:+.4f})"
+    )
+
+
 def report_markdown(
     metrics: dict, validation: dict, features: dict, promotion: dict, run_info: dict
 ) -> str:
@@ -55,7 +68,7 @@ def report_markdown(
             f"**Held-out {headline['metric']} of the ensemble: {headline['value']:.4f}** "
             f"on {metrics['rows']['holdout']} clients (positive rate "
             f"{metrics['rows']['positive_rate']:.3f}); "
-            f"ensemble minus best single member: {metrics['ensemble_minus_best_member']:+.4f}.",
+            f"ensemble minus best single member: {best_member_sentence(metrics)}.",
             "",
             registry_paragraph(promotion, run_info),
             "",

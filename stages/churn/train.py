@@ -15,7 +15,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from stages.churn.ensemble import MemberFactory, StackedEnsemble, build_members, stack_features
+from stages.churn.ensemble import (
+    MemberFactory,
+    StackedEnsemble,
+    build_members,
+    greedy_weights,
+    stack_features,
+)
 from stages.churn.params import TrainParams
 from stages.churn.preprocess import ENCODER, TRAIN
 from stages.churn.schema import FEATURES, TARGET
@@ -83,7 +89,9 @@ def make_meta(seed: int) -> LogisticRegression:
     return LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
 
 
-def cross_validate_ensemble(cv: CrossValidation, y: np.ndarray, method: str, seed: int) -> None:
+def cross_validate_ensemble(
+    cv: CrossValidation, y: np.ndarray, method: str, rounds: int, seed: int
+) -> None:
     """Score the combiner on the same folds, fitted only on the other folds' OOF predictions."""
     names = list(cv.oof)
     folds = len(cv.folds) // cv.repeats
@@ -93,6 +101,8 @@ def cross_validate_ensemble(cv: CrossValidation, y: np.ndarray, method: str, see
         stacked = np.column_stack([cv.oof[n][i // folds] for n in names])
         if method == "mean":
             predicted = stacked[val_rows].mean(axis=1)
+        elif method == "greedy":
+            predicted = stacked[val_rows] @ greedy_weights(stacked[fit_rows], y[fit_rows], rounds)
         else:
             meta = make_meta(seed).fit(stack_features(stacked[fit_rows]), y[fit_rows])
             predicted = meta.predict_proba(stack_features(stacked[val_rows]))[:, 1]
@@ -108,13 +118,16 @@ def fit_ensemble(
     x: pd.DataFrame,
     y: np.ndarray,
     method: str,
+    rounds: int,
     seed: int,
 ) -> StackedEnsemble:
     fitted = {name: make().fit(x, y) for name, make in members.items()}
-    meta = None
-    if method == "stacking":
-        member_oof = cv.mean_oof()[list(members)].to_numpy()
-        meta = make_meta(seed).fit(stack_features(member_oof), y)
+    member_oof = cv.mean_oof()[list(members)].to_numpy()
+    if method == "greedy":
+        weights = greedy_weights(member_oof, y, rounds)
+        log.info("greedy ensemble weights: %s", dict(zip(members, weights.round(3), strict=True)))
+        return StackedEnsemble(fitted, None, dict(zip(members, weights.tolist(), strict=True)))
+    meta = make_meta(seed).fit(stack_features(member_oof), y) if method == "stacking" else None
     return StackedEnsemble(fitted, meta)
 
 
@@ -122,8 +135,9 @@ def train(params: TrainParams, train_frame: pd.DataFrame, encoder, seed: int, n_
     x, y = train_frame[FEATURES], train_frame[TARGET].to_numpy()
     members = build_members(params, encoder, seed, n_jobs)
     cv = cross_validate_members(members, x, y, params.cv.folds, params.cv.repeats, seed)
-    cross_validate_ensemble(cv, y, params.ensemble, seed)
-    return fit_ensemble(members, cv, x, y, params.ensemble, seed), cv, members
+    rounds = params.greedy_rounds
+    cross_validate_ensemble(cv, y, params.ensemble, rounds, seed)
+    return fit_ensemble(members, cv, x, y, params.ensemble, rounds, seed), cv, members
 
 
 def log_to_mlflow(

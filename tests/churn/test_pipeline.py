@@ -63,6 +63,15 @@ def test_ensemble_passes_the_course_mark_and_beats_every_member(repo: Path):
         assert cv["folds"] == 5, name  # the suite runs 5 folds x 1 repeat
         assert 0.82 < cv["roc_auc_mean"] < 0.88 and 0 < cv["roc_auc_std"] < 0.05, name
     assert 0 < ensemble["threshold"] < 1 and ensemble["f1"] > 0.55
+    # the ensemble against its best member on the same clients, with a paired bootstrap CI
+    versus = scores["ensemble_vs_best_member"]
+    best = max(holdout, key=lambda name: holdout[name]["roc_auc"])
+    assert versus["best_member"] == best
+    difference = scores["ensemble_minus_best_member"]
+    assert difference == pytest.approx(ensemble["roc_auc"] - holdout[best]["roc_auc"])
+    assert versus["ci_low"] <= difference <= versus["ci_high"] and versus["confidence"] == 0.95
+    report = (repo / "reports" / "churn" / "report.md").read_text()
+    assert f"vs {best} (95% paired bootstrap CI" in report
 
 
 def test_dvc_metrics_show_reads_the_metrics(repo: Path):

@@ -84,7 +84,7 @@ def test_cli_fails_in_one_line_before_any_work(project: Path):
     assert result.returncode == 2
     assert error_lines(result) == [
         "error: params.yaml: churn.train.learning_rate: unknown key (expected one of: cv, logreg, "
-        "random_forests, catboost, ensemble)"
+        "random_forests, catboost, ensemble, greedy_rounds)"
     ]
     assert "Traceback" not in result.stderr
     assert not (project / "models").exists()
