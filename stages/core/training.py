@@ -40,30 +40,6 @@ def resolve_device(preference: str) -> str:
     return preference
 
 
-def pretrained_weights(architecture: str, pretrained: bool, param_key: str):
-    """ImageNet weights of a torchvision model through its weights API, read from $TORCH_HOME
-    when offline; a missing file is one line naming where to put it (and the param to turn
-    off)."""
-    if not pretrained:
-        return None
-    import torchvision
-
-    from stages.core.errors import UserError
-
-    weights = torchvision.models.get_model_weights(architecture).DEFAULT
-    expected = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not expected.is_file():
-        try:
-            weights.get_state_dict(progress=False)
-        except Exception as exc:  # noqa: BLE001 - any download failure means the same to a user
-            raise UserError(
-                f"params.yaml: {param_key}: weights file {expected} is missing and could not be "
-                f"downloaded ({type(exc).__name__}); place {weights.url} there or set "
-                f"{param_key.rsplit('.', 1)[-1]}: false"
-            ) from None
-    return weights
-
-
 def precision_for(device: str) -> str:
     if device == "cuda":
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"

@@ -31,7 +31,7 @@ from torchvision.ops.feature_pyramid_network import (
 from torchvision.ops.misc import FrozenBatchNorm2d
 from torchvision.transforms import v2
 
-from stages.core.training import pretrained_weights
+from stages.core.pretrained import pretrained_weights, torchvision_model
 from stages.detection.params import COCO_WEIGHTS, ModelSpec
 
 # Anchor sides one octave below torchvision's (which start at 32 px): the objects of the small
@@ -54,18 +54,18 @@ FASTER_RCNN_OPTIONS = {
 def _pyramid(spec: ModelSpec, param_key: str) -> nn.Module:
     """A feature pyramid on a torchvision classifier: P-levels with one extra max-pool level
     for Faster R-CNN, strides 8-128 (P3-P7) for the one-stage detectors."""
-    weights = pretrained_weights(spec.backbone, spec.pretrained == "backbone", param_key)
+    pretrained = spec.pretrained == "backbone"
     # Frozen statistics only make sense for pretrained weights; from scratch they must learn.
-    norm = FrozenBatchNorm2d if weights is not None else nn.BatchNorm2d
-    body = get_model(spec.backbone, weights=weights, norm_layer=norm)
+    norm = FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
+    body = torchvision_model(spec.backbone, pretrained, param_key, norm_layer=norm)
     one_stage = spec.architecture != "fasterrcnn"
     if spec.backbone == "mobilenet_v3_large":
-        trainable = 3 if weights is not None else 6
+        trainable = 3 if pretrained else 6
         stages = 3 if one_stage else 2
         returned = list(range(6 - stages, 6)) if one_stage else None
         pyramid = _mobilenet_extractor(body, True, trainable, returned)
     else:
-        trainable = 3 if weights is not None else 5
+        trainable = 3 if pretrained else 5
         pyramid = _resnet_fpn_extractor(body, trainable, [2, 3, 4] if one_stage else None)
     # torchvision's extractors fix the width at 256, sized for COCO fine-tuning; from scratch
     # on a few hundred images a narrower pyramid (and heads) learns faster at a third the cost.

@@ -10,11 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
-from torchvision.models import get_model
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.transforms import v2
 
-from stages.core.training import pretrained_weights
+from stages.core.pretrained import torchvision_model
 from stages.segmentation.params import ModelSpec
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -103,13 +102,11 @@ class EncoderUNet(nn.Module):
     """A UNet decoder on a torchvision classifier's feature maps (transfer learning: with
     `pretrained` the encoder starts from ImageNet)."""
 
-    def __init__(self, encoder: str, depth: int, pretrained: bool, width: int = 16):
+    def __init__(self, encoder: str, depth: int, pretrained: bool | str, width: int = 16):
         super().__init__()
-        weights = pretrained_weights(encoder, pretrained, "segmentation.train.models.pretrained")
+        start = torchvision_model(encoder, pretrained, "segmentation.train.models.pretrained")
         nodes = ENCODER_NODES[encoder][: depth + 1]
-        self.encoder = create_feature_extractor(
-            get_model(encoder, weights=weights), {n: n for n in nodes}
-        )
+        self.encoder = create_feature_extractor(start, {n: n for n in nodes})
         with torch.no_grad():
             shapes = [f.shape[1] for f in self.encoder(torch.zeros(1, 3, 64, 64)).values()]
         decoded = [width * 2**i for i in range(len(shapes) - 1)]

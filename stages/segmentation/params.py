@@ -43,7 +43,8 @@ class ModelSpec(StrictModel):
     width: int = Field(default=16, ge=4, description="channels of the first level")
     depth: int = Field(default=3, ge=2, le=5, description="down-sampling levels")
     encoder: Literal["mobilenet_v2", "resnet18"] = "mobilenet_v2"  # encoder_unet only
-    pretrained: bool = False  # encoder_unet: ImageNet weights from $TORCH_HOME
+    # encoder_unet: false | true | a torchvision weights name | a .pth path (as simpsons)
+    pretrained: bool | str = False
 
 
 class TrainParams(NamedModelsParams):

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-import torchvision
 from torch import nn
 from torch.utils.data import Dataset
 from torchmetrics.classification import MulticlassF1Score
 from torchvision.transforms import v2
 
-from stages.core.training import pretrained_weights
+from stages.core.pretrained import torchvision_model
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def build_network(architecture: str, classes: int, pretrained: bool) -> tuple[nn.Module, str]:
+def build_network(architecture: str, classes: int, pretrained: bool | str) -> tuple[nn.Module, str]:
     """The network and the name prefix of its new head (the part trained while frozen)."""
-    network = torchvision.models.get_model(
-        architecture,
-        weights=pretrained_weights(architecture, pretrained, "simpsons.train.pretrained"),
-    )
+    network = torchvision_model(architecture, pretrained, "simpsons.train.pretrained")
     if architecture == "resnet18":
         network.fc = nn.Linear(network.fc.in_features, classes)
         return network, "fc."
@@ -62,7 +58,7 @@ class ImageClassifier(pl.LightningModule):
         self,
         architecture: str,
         classes: int,
-        pretrained: bool,
+        pretrained: bool | str,
         learning_rate: float,
         weight_decay: float,
         class_weights: list[float] | None,
@@ -83,7 +79,7 @@ class ImageClassifier(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         """Fine-tuning: with pretrained weights only the head learns for `freeze_epochs`."""
-        frozen = self.hparams.pretrained and self.current_epoch < self.hparams.freeze_epochs
+        frozen = bool(self.hparams.pretrained) and self.current_epoch < self.hparams.freeze_epochs
         for name, parameter in self.network.named_parameters():
             parameter.requires_grad = not frozen or name.startswith(self.head)
 

@@ -34,7 +34,11 @@ class PreprocessParams(StrictModel):
 
 class TrainParams(StrictModel):
     architecture: Literal["mobilenet_v2", "resnet18", "efficientnet_b0"] = "mobilenet_v2"
-    pretrained: bool = False
+    pretrained: bool | str = Field(
+        default=False,
+        description="false | true (torchvision's DEFAULT) | a weights name (IMAGENET1K_V1) | "
+        "a path to a .pth; names are read from $TORCH_HOME offline (make weights)",
+    )
     freeze_epochs: int = Field(default=2, ge=0, description="pretrained: head only at first")
     epochs: int = Field(default=20, ge=1)
     patience: int | None = Field(default=5, ge=1)
