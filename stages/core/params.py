@@ -36,6 +36,18 @@ class NamedModelsParams(StrictModel):
         return self
 
 
+class StepBudget(StrictModel):
+    """A torch train section's floor on optimizer steps (stages/core/training.py:
+    training_budget): a small dataset gets more epochs rather than a handful of steps."""
+
+    min_steps: int = Field(
+        default=0,
+        ge=0,
+        description="at least this many optimizer steps: epochs (and patience) are raised "
+        "to ceil(min_steps / batches per epoch) when the data is small; 0 = epochs as given",
+    )
+
+
 class CommonParams(StrictModel):
     seed: int = 42
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

@@ -106,6 +106,17 @@ def registry_paragraph(promotion: dict, run_info: dict) -> str:
     return "\n".join(lines)
 
 
+def did_not_learn_section(sentences) -> str:
+    """A warning block for the models whose validation metric says they learned nothing
+    (stages/core/training.py: did_not_learn); empty when every model learned."""
+    found = [s for s in sentences if s]
+    if not found:
+        return ""
+    return "\n".join(
+        ["> **Warning: a model did not learn.**", ">", *(f"> - {s}" for s in found), ""]
+    )
+
+
 def facts_table(validation: dict) -> str:
     facts = validation["facts"]
     return markdown_table(

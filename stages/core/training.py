@@ -114,6 +114,58 @@ def checkpoint_dir(root: Path, task: str, config: Any, inputs: Path) -> Path:
     return root / ".checkpoints" / task / digest.hexdigest()[:16]
 
 
+def training_budget(
+    batches_per_epoch: int, epochs: int, patience: int | None, min_steps: int
+) -> tuple[int, int | None]:
+    """The rule for small data: at least `min_steps` optimizer steps. When `epochs` full passes
+    give fewer, the epochs become ceil(min_steps / batches per epoch) and early stopping's
+    patience grows by the same factor (it counts epochs, which are now shorter)."""
+    batches_per_epoch = max(batches_per_epoch, 1)
+    if epochs * batches_per_epoch >= min_steps:
+        return epochs, patience
+    raised = math.ceil(min_steps / batches_per_epoch)
+    scaled = None if patience is None else math.ceil(patience * raised / epochs)
+    log.info(
+        "%d batches per epoch: %d epochs instead of %d for at least %d optimizer steps "
+        "(train.min_steps)",
+        batches_per_epoch,
+        raised,
+        epochs,
+        min_steps,
+    )
+    return raised, scaled
+
+
+DID_NOT_LEARN_HINT = (
+    "try more optimizer steps (train.min_steps or epochs), another learning_rate, pretrained "
+    "weights, or check the labels"
+)
+
+
+def learning_verdict(rows: list[dict[str, float]], monitor: str, near_zero: float) -> str | None:
+    """Why a model did not learn, from its per-epoch validation metric (higher is better): it
+    stayed below `near_zero`, or it never rose above its first epoch. None when it learned."""
+    values = [row[monitor] for row in rows if monitor in row]
+    if not values:
+        return None
+    best, first = max(values), values[0]
+    if best < near_zero:
+        return f"{monitor} stayed near zero (best {best:.4f} < {near_zero:g})"
+    if len(values) > 1 and best <= first:
+        return f"{monitor} never rose above its first epoch's {first:.4f} in {len(values)} epochs"
+    return None
+
+
+def did_not_learn(name: str, rows: list[dict[str, float]], monitor: str, near_zero: float):
+    """The sentence for the report and the log (a warning) when `name` did not learn."""
+    verdict = learning_verdict(rows, monitor, near_zero)
+    if verdict is None:
+        return None
+    sentence = f"{name} did not learn: {verdict}; {DID_NOT_LEARN_HINT}"
+    log.warning(sentence)
+    return sentence
+
+
 def fit_on_datasets(
     module: pl.LightningModule,
     train_set: Any,
@@ -141,6 +193,7 @@ def fit_on_datasets(
         monitor=monitor,
         mode="max",
         patience=params.patience,
+        min_steps=params.min_steps,
     )
 
 
@@ -156,12 +209,16 @@ def fit_resumable(
     patience: int | None = None,
     every_n_train_steps: int = 20,
     extra_callbacks: list[pl.Callback] | None = None,
+    min_steps: int = 0,
 ) -> tuple[pl.LightningModule, list[dict[str, float]], int]:
     """Fit with a checkpoint every epoch and every few steps in `checkpoints`; if a previous run
     of the same configuration was interrupted there, continue from its last checkpoint instead
-    of starting over. Returns the module with the best weights (by `monitor`), the per-epoch
-    history, and the optimizer step it resumed from (0 for a fresh start)."""
+    of starting over. Small data gets at least `min_steps` steps (training_budget). Returns the
+    module with the best weights (by `monitor`), the per-epoch history, and the optimizer step
+    it resumed from (0 for a fresh start)."""
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    max_epochs, patience = training_budget(len(train_loader), max_epochs, patience, min_steps)
 
     checkpoints.mkdir(parents=True, exist_ok=True)
     last = checkpoints / "last.ckpt"
@@ -215,6 +272,7 @@ class TrainedMember:
     best: dict[str, float]
     seconds: float
     resumed_at: int
+    did_not_learn: str | None = None
 
     def summary(self, monitor: str) -> dict[str, Any]:
         """The columns every task's selection table has."""
@@ -225,6 +283,7 @@ class TrainedMember:
             "parameters": sum(p.numel() for p in self.network.parameters()),
             "seconds": self.seconds,
             "resumed_at_step": self.resumed_at,
+            "did_not_learn": self.did_not_learn,
         }
 
 
@@ -232,11 +291,15 @@ Fit = Callable[[Path], tuple[pl.LightningModule, list[dict[str, float]], int]]
 
 
 def train_members(
-    members: Iterable[tuple[str, Mapping[str, Any], Fit]], monitor: str, checkpoints: Path
+    members: Iterable[tuple[str, Mapping[str, Any], Fit]],
+    monitor: str,
+    checkpoints: Path,
+    near_zero: float,
 ) -> dict[str, TrainedMember]:
     """Train each (name, params logged, fit) member as a nested MLflow run of the active task
     run: `fit(checkpoints / name)` returns what `fit_resumable` does; the member's best-epoch
-    metrics are logged as `best_<metric>`."""
+    metrics are logged as `best_<metric>`, and a member that did not learn (`monitor` below
+    `near_zero` or never above its first epoch) is said so in the log and its summary."""
     from stages.core import tracking
 
     trained = {}
@@ -248,7 +311,8 @@ def train_members(
             tracking.log_metrics({f"best_{k}": v for k, v in best.items()})
         seconds = round(time.perf_counter() - started, 1)
         network = module.network.to("cpu").eval()
-        trained[name] = TrainedMember(network, rows, best, seconds, resumed_at)
+        verdict = did_not_learn(name, rows, monitor, near_zero)
+        trained[name] = TrainedMember(network, rows, best, seconds, resumed_at, verdict)
         log.info(f"{name:<28} {monitor} {best[monitor]:.4f}  ({seconds:.1f} s)")
     return trained
 

@@ -4,7 +4,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import NamedModelsParams, PromotionParams, StrictModel, TaskParams
+from stages.core.params import (
+    NamedModelsParams,
+    PromotionParams,
+    StepBudget,
+    StrictModel,
+    TaskParams,
+)
 from stages.core.sources import SourceParams
 
 HARD_HAT_CLASSES = ("helmet", "head", "person")
@@ -89,7 +95,7 @@ COCO_WEIGHTS = {
 }
 
 
-class TrainParams(NamedModelsParams):
+class TrainParams(NamedModelsParams, StepBudget):
     models: list[ModelSpec] = Field(min_length=1)
     epochs: int = Field(default=20, ge=1)
     patience: int | None = Field(default=None, ge=1)

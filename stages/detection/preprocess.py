@@ -12,6 +12,7 @@ from PIL import Image
 
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
+from stages.core.imagesize import chosen_size
 from stages.core.splits import SPLITS, random_splits
 from stages.detection.schema import scan, usable
 
@@ -70,7 +71,15 @@ def run(ctx: StepContext) -> None:
         list(ok["name"]), params.val_fraction, params.test_fraction, ctx.common.seed
     )
     builtin = ctx.task_params.source.kind == "builtin"
-    size = params.size or (ctx.task_params.source.size if builtin else REAL_SIZE)
+    # letterboxed: the longer side bounds what is not upsampled
+    size, size_reason = chosen_size(
+        ok["image"],
+        params.size,
+        ctx.task_params.source.size if builtin else None,
+        REAL_SIZE,
+        True,
+        64,
+    )
     out = ctx.paths.processed
     with staged_outputs(out) as staging:
         tmp = staging[out]
@@ -85,5 +94,5 @@ def run(ctx: StepContext) -> None:
                 "images": len(rows),
                 **{c: int((per_class == i + 1).sum()) for i, c in enumerate(classes)},
             }
-        summary = {"size": size, "classes": classes, "counts": counts}
+        summary = {"size": size, "size_reason": size_reason, "classes": classes, "counts": counts}
         (tmp / SPLITS_FILE).write_text(dump_json(summary), encoding="utf-8")

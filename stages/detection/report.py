@@ -8,6 +8,7 @@ from stages.core.context import StepContext
 from stages.core.fsio import read_json
 from stages.core.reporting import (
     data_section,
+    did_not_learn_section,
     markdown_table,
     registry_paragraph,
     report_inputs,
@@ -66,10 +67,12 @@ def report_markdown(
             "",
             f"**Selected detector `{selected}` (best validation mAP@0.5): test mAP@0.5 "
             f"{best['map_50']:.4f}**, mAP@[.5:.95] {best['map']:.4f} over "
-            f"{metrics['test_images']} test images letterboxed to {splits['size']} px; objects "
+            f"{metrics['test_images']} test images letterboxed to {splits['size']} px "
+            f"({splits.get('size_reason', 'the size of the cache')}); objects "
             f"marked `difficult` are not scored (VOC rule). Trained on "
             f"{selection.get('device', 'cpu')}.",
             "",
+            did_not_learn_section(m.get("did_not_learn") for m in selection["models"].values()),
             registry_paragraph(promotion, run_info),
             "",
             "## Detectors",

@@ -26,6 +26,7 @@ from stages.detection.preprocess import SPLITS_FILE
 
 DETECTORS_DIR = "detectors"
 MONITOR = "val_map_50"
+NEAR_ZERO = 0.05  # val mAP@0.5: a detector that finds nothing scores ~0
 
 
 def train_detector(
@@ -79,6 +80,7 @@ def run(ctx: StepContext) -> None:
             [(spec.name, spec.model_dump(), fit(spec)) for spec in params.models],
             MONITOR,
             checkpoints,
+            NEAR_ZERO,
         )
         selected = select_member(trained, MONITOR, "selected_model")
         run_info = tracking.register_torch_model(

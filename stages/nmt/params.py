@@ -4,7 +4,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import NamedModelsParams, PromotionParams, StrictModel, TaskParams
+from stages.core.params import (
+    NamedModelsParams,
+    PromotionParams,
+    StepBudget,
+    StrictModel,
+    TaskParams,
+)
 from stages.core.sources import SourceParams
 
 Direction = Literal["en-ru", "ru-en"]
@@ -86,7 +92,7 @@ def model_kwargs(spec: Seq2SeqSpec | TransformerSpec) -> dict:
     return spec.model_dump(exclude=TRAINING_KEYS)
 
 
-class TrainParams(NamedModelsParams):
+class TrainParams(NamedModelsParams, StepBudget):
     models: list[ModelSpec] = Field(min_length=1)
     epochs: int = Field(default=8, ge=1)
     patience: int | None = Field(default=None, ge=1)

@@ -8,6 +8,7 @@ from stages.core.context import StepContext
 from stages.core.fsio import read_json
 from stages.core.reporting import (
     data_section,
+    did_not_learn_section,
     markdown_table,
     registry_paragraph,
     report_inputs,
@@ -76,6 +77,7 @@ def report_markdown(
             f"token BLEU {best['beam']['token_bleu']:.2f}, over {metrics['test_sentences']} test "
             f"sentences. Trained on {selection.get('device', 'cpu')}.",
             "",
+            did_not_learn_section(m.get("did_not_learn") for m in selection["models"].values()),
             registry_paragraph(promotion, run_info),
             "",
             "## Models",

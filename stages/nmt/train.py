@@ -36,6 +36,7 @@ from stages.nmt.preprocess import PAD_ID, SplitData, load_split, load_tokenizers
 from stages.nmt.scoring import TOKENIZERS_ARTIFACT
 
 MONITOR = "val_bleu"
+NEAR_ZERO = 1.0  # val BLEU (0-100): copying or babbling scores below 1
 POOL_BATCHES = 50  # length bucketing: sort this many batches' worth of sentences at a time
 
 
@@ -234,6 +235,7 @@ def run(ctx: StepContext) -> None:
             [(spec.name, {"model": spec.model_dump()}, fit(spec)) for spec in params.models],
             MONITOR,
             checkpoints,
+            NEAR_ZERO,
         )
         selected = select_member(trained, MONITOR, "selected_model")
         import mlflow

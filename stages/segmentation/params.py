@@ -4,7 +4,13 @@ from typing import Literal, get_args
 
 from pydantic import Field
 
-from stages.core.params import NamedModelsParams, PromotionParams, StrictModel, TaskParams
+from stages.core.params import (
+    NamedModelsParams,
+    PromotionParams,
+    StepBudget,
+    StrictModel,
+    TaskParams,
+)
 from stages.core.sources import SourceParams
 
 Loss = Literal["bce", "dice", "focal", "tversky", "bce_dice", "lovasz"]
@@ -47,7 +53,7 @@ class ModelSpec(StrictModel):
     pretrained: bool | str = False
 
 
-class TrainParams(NamedModelsParams):
+class TrainParams(NamedModelsParams, StepBudget):
     models: list[ModelSpec] = Field(min_length=1)
     losses: list[Loss] = Field(min_length=1)
     epochs: int = Field(default=30, ge=1)

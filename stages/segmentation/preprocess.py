@@ -11,11 +11,12 @@ from PIL import Image
 
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
+from stages.core.imagesize import chosen_size
 from stages.core.splits import SPLITS, random_splits
 from stages.segmentation.schema import read_mask, scan, usable
 
 # The usual PH2 protocol resizes to 256; the small builtin images train in minutes at 64.
-DEFAULT_SIZE = {"builtin": 64, "real": 256}
+BUILTIN_SIZE, PROTOCOL_SIZE = 64, 256
 SPLITS_FILE = "splits.json"
 
 
@@ -44,9 +45,10 @@ def run(ctx: StepContext) -> None:
     split = random_splits(
         list(pairs["case"]), params.val_fraction, params.test_fraction, ctx.common.seed
     )
-    size = (
-        params.size
-        or DEFAULT_SIZE["builtin" if ctx.task_params.source.kind == "builtin" else "real"]
+    builtin = ctx.task_params.source.kind == "builtin"
+    # squashed to a square: the shorter side bounds what is not upsampled
+    size, size_reason = chosen_size(
+        pairs["image"], params.size, BUILTIN_SIZE if builtin else None, PROTOCOL_SIZE, False, 32
     )
     out = ctx.paths.processed
     with staged_outputs(out) as staging:
@@ -57,6 +59,7 @@ def run(ctx: StepContext) -> None:
             torch.save(cache(rows, size), tmp / f"{name}.pt")
         summary = {
             "size": size,
+            "size_reason": size_reason,
             "counts": {name: int((split == name).sum()) for name in SPLITS},
             "cases": {name: sorted(split.index[split == name]) for name in SPLITS},
         }

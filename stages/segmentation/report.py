@@ -8,6 +8,7 @@ from stages.core.context import StepContext
 from stages.core.fsio import read_json
 from stages.core.reporting import (
     data_section,
+    did_not_learn_section,
     markdown_table,
     registry_paragraph,
     report_inputs,
@@ -53,9 +54,11 @@ def report_markdown(
             "",
             f"**Selected pair `{selected}` (best validation IoU): test IoU {best['iou']:.4f}**, "
             f"Dice {best['dice']:.4f}, thresholded IoU {best['thresholded_iou']:.3f} over "
-            f"{metrics['test_images']} test images at {splits['size']}×{splits['size']} px. "
+            f"{metrics['test_images']} test images at {splits['size']}×{splits['size']} px "
+            f"({splits.get('size_reason', 'the size of the cache')}). "
             f"Trained on {selection.get('device', 'cpu')}.",
             "",
+            did_not_learn_section(m.get("did_not_learn") for m in selection["pairs"].values()),
             registry_paragraph(promotion, run_info),
             "",
             "## Models × losses",

@@ -26,6 +26,7 @@ from stages.segmentation.params import ModelSpec, TrainParams
 
 PAIRS_DIR = "pairs"
 MONITOR = "val_iou"
+NEAR_ZERO = 0.05  # val IoU: an empty mask scores 0
 
 
 def pair_name(model: ModelSpec, loss: str) -> str:
@@ -84,6 +85,7 @@ def run(ctx: StepContext) -> None:
             ],
             MONITOR,
             checkpoints,
+            NEAR_ZERO,
         )
         selected = select_member(trained, MONITOR, "selected_pair")
         run_info = tracking.register_torch_model(

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from stages.core.params import PromotionParams, StrictModel, TaskParams
+from stages.core.params import PromotionParams, StepBudget, StrictModel, TaskParams
 from stages.core.sources import SourceParams
 
 
@@ -32,7 +32,7 @@ class PreprocessParams(StrictModel):
     )
 
 
-class TrainParams(StrictModel):
+class TrainParams(StepBudget):
     architecture: Literal["mobilenet_v2", "resnet18", "efficientnet_b0"] = "mobilenet_v2"
     pretrained: bool | str = Field(
         default=False,

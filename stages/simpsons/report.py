@@ -8,6 +8,7 @@ from stages.core.context import StepContext
 from stages.core.fsio import read_json
 from stages.core.reporting import (
     data_section,
+    did_not_learn_section,
     markdown_table,
     registry_paragraph,
     report_inputs,
@@ -37,6 +38,7 @@ def report_markdown(
             f"macro-F1 {test['f1_macro']:.4f} over {metrics['test_images']} test images. "
             f"Trained on {run_info.get('device', 'cpu')}{resumed}.",
             "",
+            did_not_learn_section([run_info.get("did_not_learn")]),
             registry_paragraph(promotion, run_info),
             "",
             "## Per class",

@@ -16,6 +16,7 @@ from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
 from stages.core.training import (
     checkpoint_dir,
+    did_not_learn,
     fit_resumable,
     loader_options,
     resolve_device,
@@ -101,7 +102,10 @@ def run(ctx: StepContext) -> None:
             monitor="val_f1_micro",
             mode="max",
             patience=params.patience,
+            min_steps=params.min_steps,
         )
+        # micro-F1 near chance (1 / classes) or below is a model that learned nothing
+        verdict = did_not_learn(params.architecture, history, "val_f1_micro", 2 / len(classes))
         import mlflow
 
         mlflow.set_tag("resumed_at_step", str(resumed_at))
@@ -131,7 +135,14 @@ def run(ctx: StepContext) -> None:
         )
         pd.DataFrame(history).to_csv(tmp / HISTORY_FILE, index=False)
         (tmp / ctx.paths.run_info.name).write_text(
-            dump_json({**run_info, "resumed_at_step": resumed_at, "device": device}),
+            dump_json(
+                {
+                    **run_info,
+                    "resumed_at_step": resumed_at,
+                    "device": device,
+                    "did_not_learn": verdict,
+                }
+            ),
             encoding="utf-8",
         )
     shutil.rmtree(checkpoints, ignore_errors=True)
