@@ -136,6 +136,14 @@ def training_budget(
     return raised, scaled
 
 
+def budget(params: Any, train_items: int) -> tuple[int, int | None]:
+    """training_budget for a train section (batch_size, epochs, patience, min_steps) over
+    `train_items` examples in plain batches. Decided before the module is built: its learning
+    rate schedule must span the epochs that will run."""
+    batches = math.ceil(train_items / params.batch_size)
+    return training_budget(batches, params.epochs, params.patience, params.min_steps)
+
+
 DID_NOT_LEARN_HINT = (
     "try more optimizer steps (train.min_steps or epochs), another learning_rate, pretrained "
     "weights, or check the labels"
@@ -177,8 +185,10 @@ def fit_on_datasets(
     collate_fn: Any = None,
 ) -> tuple[pl.LightningModule, list[dict[str, float]], int]:
     """`fit_resumable` on shuffled training batches and double-size validation batches;
-    `params` is a task's train section (batch_size, epochs, patience)."""
+    `params` is a task's train section (batch_size, epochs, patience, min_steps: `budget`)."""
     from torch.utils.data import DataLoader
+
+    epochs, patience = budget(params, len(train_set))
 
     options = {**loader_options(device), "collate_fn": collate_fn}
     train_loader = DataLoader(train_set, params.batch_size, shuffle=True, **options)
@@ -188,12 +198,11 @@ def fit_on_datasets(
         train_loader,
         val_loader,
         device,
-        params.epochs,
+        epochs,
         checkpoints,
         monitor=monitor,
         mode="max",
-        patience=params.patience,
-        min_steps=params.min_steps,
+        patience=patience,
     )
 
 
@@ -209,16 +218,12 @@ def fit_resumable(
     patience: int | None = None,
     every_n_train_steps: int = 20,
     extra_callbacks: list[pl.Callback] | None = None,
-    min_steps: int = 0,
 ) -> tuple[pl.LightningModule, list[dict[str, float]], int]:
     """Fit with a checkpoint every epoch and every few steps in `checkpoints`; if a previous run
     of the same configuration was interrupted there, continue from its last checkpoint instead
-    of starting over. Small data gets at least `min_steps` steps (training_budget). Returns the
-    module with the best weights (by `monitor`), the per-epoch history, and the optimizer step
-    it resumed from (0 for a fresh start)."""
+    of starting over. Returns the module with the best weights (by `monitor`), the per-epoch
+    history, and the optimizer step it resumed from (0 for a fresh start)."""
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-
-    max_epochs, patience = training_budget(len(train_loader), max_epochs, patience, min_steps)
 
     checkpoints.mkdir(parents=True, exist_ok=True)
     last = checkpoints / "last.ckpt"

@@ -27,6 +27,7 @@ from stages.core.training import (
     seed_everything,
     select_member,
     train_members,
+    training_budget,
     write_training_record,
 )
 from stages.nmt.decoding import MODELS_DIR, collate, decode_all, sacre_bleu
@@ -170,7 +171,6 @@ def train_model(
     checkpoints,
 ) -> tuple[Translator, list[dict], int]:
     seed_everything(seed)
-    epochs = spec.epochs or params.epochs
     train, val = data
     source_tokenizer, target_tokenizer = tokenizers
     batches = BucketBatches(
@@ -178,6 +178,10 @@ def train_model(
         params.batch_size,
         shuffle=True,
         seed=seed,
+    )
+    # decided before the module: its warm-up + cosine schedule spans every step that will run
+    epochs, patience = training_budget(
+        len(batches), spec.epochs or params.epochs, params.patience, params.min_steps
     )
     module = Translator(
         model_kwargs(spec),
@@ -210,7 +214,7 @@ def train_model(
         checkpoints,
         monitor=MONITOR,
         mode="max",
-        patience=params.patience,
+        patience=patience,
     )
 
 

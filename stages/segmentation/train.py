@@ -13,6 +13,7 @@ from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import staged_outputs
 from stages.core.training import (
+    budget,
     checkpoint_dir,
     fit_on_datasets,
     resolve_device,
@@ -47,12 +48,13 @@ def train_pair(
     checkpoints,
 ) -> tuple[LesionSegmenter, list[dict], int]:
     seed_everything(seed)
+    train, val = data
+    epochs, _ = budget(params, len(train["images"]))  # the cosine schedule spans them
     module = LesionSegmenter(
-        model.model_dump(), loss, params.learning_rate, params.weight_decay, params.epochs
+        model.model_dump(), loss, params.learning_rate, params.weight_decay, epochs
     )
     if device == "cuda":
         module = module.to(memory_format=torch.channels_last)
-    train, val = data
     return fit_on_datasets(
         module,
         CachedPairs(train, augment=True),

@@ -15,6 +15,7 @@ from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
 from stages.core.training import (
+    budget,
     checkpoint_dir,
     did_not_learn,
     fit_resumable,
@@ -67,6 +68,7 @@ def run(ctx: StepContext) -> None:
         if params.imbalance == "weighted_loss"
         else None
     )
+    epochs, patience = budget(params, len(train["labels"]))  # the cosine schedule spans them
     module = ImageClassifier(
         params.architecture,
         len(classes),
@@ -76,7 +78,7 @@ def run(ctx: StepContext) -> None:
         weights,
         params.label_smoothing,
         params.freeze_epochs,
-        params.epochs,
+        epochs,
     )
     if device == "cuda":
         module = module.to(memory_format=torch.channels_last)
@@ -97,12 +99,11 @@ def run(ctx: StepContext) -> None:
             train_loader,
             val_loader,
             device,
-            params.epochs,
+            epochs,
             checkpoints,
             monitor="val_f1_micro",
             mode="max",
-            patience=params.patience,
-            min_steps=params.min_steps,
+            patience=patience,
         )
         # micro-F1 near chance (1 / classes) or below is a model that learned nothing
         verdict = did_not_learn(params.architecture, history, "val_f1_micro", 2 / len(classes))
