@@ -52,7 +52,16 @@ class PreprocessParams(StrictModel):
     lowercase: bool = False
 
 
-class Seq2SeqSpec(StrictModel):
+class ModelSchedule(StrictModel):
+    """A model's own training schedule; each null takes the train section's value (an LSTM
+    with attention wants a higher rate and more epochs than a Transformer)."""
+
+    learning_rate: float | None = Field(default=None, gt=0, description="null: train's")
+    epochs: int | None = Field(default=None, ge=1, description="null: train's")
+    warmup_steps: int | None = Field(default=None, ge=0, description="null: train's")
+
+
+class Seq2SeqSpec(ModelSchedule):
     name: str
     architecture: Literal["seq2seq"]
     embedding: int = Field(default=256, ge=8)
@@ -60,11 +69,9 @@ class Seq2SeqSpec(StrictModel):
     layers: int = Field(default=1, ge=1)
     dropout: float = Field(default=0.2, ge=0, lt=1)
     attention: Literal["bahdanau", "luong"] = "bahdanau"
-    learning_rate: float | None = Field(default=None, gt=0, description="null: train's")
-    epochs: int | None = Field(default=None, ge=1, description="null: train's")
 
 
-class TransformerSpec(StrictModel):
+class TransformerSpec(ModelSchedule):
     name: str
     architecture: Literal["transformer"]
     d_model: int = Field(default=256, ge=8)
@@ -73,8 +80,6 @@ class TransformerSpec(StrictModel):
     decoder_layers: int = Field(default=3, ge=1)
     feedforward: int = Field(default=512, ge=8)
     dropout: float = Field(default=0.1, ge=0, lt=1)
-    learning_rate: float | None = Field(default=None, gt=0, description="null: train's")
-    epochs: int | None = Field(default=None, ge=1, description="null: train's")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TransformerSpec:
@@ -84,7 +89,7 @@ class TransformerSpec(StrictModel):
 
 
 ModelSpec = Annotated[Seq2SeqSpec | TransformerSpec, Field(discriminator="architecture")]
-TRAINING_KEYS = {"name", "learning_rate", "epochs"}  # a model's own training settings
+TRAINING_KEYS = {"name", *ModelSchedule.model_fields}  # not the network's shape
 
 
 def model_kwargs(spec: Seq2SeqSpec | TransformerSpec) -> dict:

@@ -189,7 +189,7 @@ def train_model(
         target_tokenizer.get_vocab_size(),
         spec.learning_rate or params.learning_rate,
         params.weight_decay,
-        params.warmup_steps,
+        params.warmup_steps if spec.warmup_steps is None else spec.warmup_steps,
         epochs * len(batches),
         params.label_smoothing,
     )

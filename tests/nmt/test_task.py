@@ -19,7 +19,7 @@ import torch
 
 from stages.nmt.decoding import decode_all, pad, token_bleu, word_punct
 from stages.nmt.model import TransformerTranslator
-from stages.nmt.params import PreprocessParams
+from stages.nmt.params import PreprocessParams, Seq2SeqSpec, model_kwargs
 from stages.nmt.preprocess import (
     BOS_ID,
     EOS_ID,
@@ -353,6 +353,22 @@ def test_the_learning_rate_warms_up_then_decays_to_zero():
     factors = [warmup_cosine(step, 10, 110) for step in range(111)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert factors[60] == pytest.approx(0.5) and factors[110] == pytest.approx(0.0)
+
+
+def test_each_model_may_have_its_own_schedule_and_the_rest_is_its_shape():
+    lstm = Seq2SeqSpec(
+        name="lstm", architecture="seq2seq", learning_rate=5e-3, epochs=16, warmup_steps=0
+    )
+    assert (lstm.learning_rate, lstm.epochs, lstm.warmup_steps) == (5e-3, 16, 0)
+    assert set(model_kwargs(lstm)) == {
+        "architecture",
+        "embedding",
+        "hidden",
+        "layers",
+        "dropout",
+        "attention",
+    }
+    assert Seq2SeqSpec(name="x", architecture="seq2seq").warmup_steps is None  # train's
 
 
 def test_decoding_in_length_sorted_batches_keeps_the_input_order():
