@@ -223,7 +223,8 @@ def test_a_broken_xml_is_named(downloaded):
 @pytest.mark.slow
 def test_a_zipped_voc_devkit_served_over_http_reaches_the_cached_tensors(project, server, tmp_path):
     """The real archives' route: a url with its sha256, a zip holding a VOC devkit; real
-    data is letterboxed to 416 px and the boxes scale with it."""
+    data is letterboxed at its own size (median longer side 100 px, floored to 96: never
+    upsampled to the protocol's 416) and the boxes scale with it."""
     root, base, _ = server
     unpacked = voc_devkit(tmp_path / "voc")
     archive = root / "VOCtrainval.zip"
@@ -251,7 +252,7 @@ def test_a_zipped_voc_devkit_served_over_http_reaches_the_cached_tensors(project
     assert facts["difficult objects (kept, not scored)"] == 1
     assert facts["images without objects"] == 1
     splits = json.loads((project / "data/processed/detection/splits.json").read_text())
-    assert splits["size"] == 416
+    assert splits["size"] == 96 and "never upsampled" in splits["size_reason"]
     cached = {
         name: torch.load(project / f"data/processed/detection/{name}.pt")
         for name in ("train", "val", "test")
@@ -263,6 +264,6 @@ def test_a_zipped_voc_devkit_served_over_http_reaches_the_cached_tensors(project
     }
     boxes, scale = by_name["VOCdevkit/VOC2007/Annotations/000003.xml"]
     assert len(boxes) == 1  # the degenerate car is dropped
-    assert scale == pytest.approx(416 / 90)
+    assert scale == pytest.approx(96 / 90)
     assert boxes[0].tolist() == pytest.approx([40 * scale, 20 * scale, 90 * scale, 58 * scale])
-    assert cached["test"]["images"].shape[1:] == (3, 416, 416)
+    assert cached["test"]["images"].shape[1:] == (3, 96, 96)

@@ -145,7 +145,8 @@ def test_a_zipped_ph2_served_over_http_reaches_the_cached_tensors(project, serve
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     source = {"kind": "url", "url": f"{base}/PH2Dataset.zip", "sha256": digest}
     set_tasks(project, ["segmentation"], segmentation={**TINY, "source": source})
-    edit_params(project, segmentation={"preprocess": {"size": None}})  # real data: 256 px
+    # real data at its own size: the 64x48 photos' shorter side, floored to 32, not 256 px
+    edit_params(project, segmentation={"preprocess": {"size": None}})
 
     for step in ("download", "validate", "preprocess"):
         result = stages_cli(project, step, "segmentation")
@@ -157,7 +158,8 @@ def test_a_zipped_ph2_served_over_http_reaches_the_cached_tensors(project, serve
     splits = json.loads((project / "data/processed/segmentation/splits.json").read_text())
     assert splits["counts"] == {"train": 6, "val": 3, "test": 3}
     test = torch.load(project / "data/processed/segmentation/test.pt")
-    assert test["images"].shape == (3, 3, 256, 256) and test["images"].dtype == torch.uint8
-    assert test["masks"].shape == (3, 1, 256, 256)
+    assert splits["size"] == 32 and "never upsampled" in splits["size_reason"]
+    assert test["images"].shape == (3, 3, 32, 32) and test["images"].dtype == torch.uint8
+    assert test["masks"].shape == (3, 1, 32, 32)
     assert set(test["masks"].unique().tolist()) == {0, 1}
     assert sorted(test["cases"]) == splits["cases"]["test"]
