@@ -325,7 +325,7 @@ def forecast_series(store: Models, panel: Panel, store_nbr, family: str | None, 
     figure.autofmt_xdate()
     plt.close(figure)
     table = pd.concat([tested, ahead])[["window", "date", "sales", "forecast"]]
-    table = table.rename(columns={"sales": "actual"}).round(2)
+    table = table.rename(columns={"sales": "actual"}).round({"actual": 2, "forecast": 2})
     return figure, table.assign(date=table["date"].dt.strftime("%Y-%m-%d"))
 
 
