@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from stages.core.context import StepContext
 from stages.core.sources import fetch_task_source
+from stages.timeseries.frequency import DAILY
 from stages.timeseries.generate import GeneratorSpec, write_store_sales
 from stages.timeseries.params import TimeseriesSource
 
@@ -23,7 +24,11 @@ def generator_spec(source: TimeseriesSource, horizon: int, seed: int) -> Generat
 
 def run(ctx: StepContext) -> None:
     params = ctx.task_params
-    spec = generator_spec(params.source, params.preprocess.horizon, ctx.common.seed)
+    horizon = params.preprocess.horizon
+    # the generator writes daily data: `auto` is the Kaggle horizon of 16 days
+    spec = generator_spec(
+        params.source, DAILY.horizon if horizon == "auto" else horizon, ctx.common.seed
+    )
     fetch_task_source(
         params.source,
         ctx.paths,

@@ -12,11 +12,13 @@ from stages.core.context import StepContext
 from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
 from stages.core.metrics import regression_metrics, rmsle
-from stages.timeseries.preprocess import GENERATOR_INFO, PANEL, SERIES
+from stages.timeseries.frequency import Frequency, named
+from stages.timeseries.preprocess import GENERATOR_INFO, PANEL, SERIES, SPLIT
 from stages.timeseries.scoring import candidate_scores, registered_scorer
 from stages.timeseries.train import BASELINE, FORECASTS, SELECTION
 
 FAMILY_ERRORS = "error_by_family.csv"
+CONTEXT_PERIODS = 42  # history drawn before the test window
 
 
 def window_scores(forecasts: pd.DataFrame, models: list[str]) -> dict[str, dict]:
@@ -51,13 +53,17 @@ def comparison_figure(scores: dict, oracle: float | None) -> plt.Figure:
 
 
 def forecast_figure(
-    panel: pd.DataFrame, forecasts: pd.DataFrame, models: list[str], count: int
+    panel: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    models: list[str],
+    count: int,
+    frequency: Frequency,
 ) -> plt.Figure:
     test = forecasts[forecasts["split"] == "test"]
     volume = panel.groupby(SERIES)["sales"].mean().sort_values(ascending=False)
     picks = list(volume.index[: max(1, count - 1)]) + [volume.index[len(volume) // 2]]
     fig, axes = plt.subplots(len(picks), 1, figsize=(10, 2.6 * len(picks)), squeeze=False)
-    start = test["date"].min() - pd.Timedelta(days=42)
+    start = frequency.add(test["date"].min(), -CONTEXT_PERIODS)
     for ax, key in zip(axes[:, 0], picks, strict=True):
         past = panel[
             (panel["store_nbr"] == key[0]) & (panel["family"] == key[1]) & (panel["date"] >= start)
@@ -81,19 +87,20 @@ def family_figure(errors: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def residual_figure(forecasts: pd.DataFrame, best: str) -> plt.Figure:
+def residual_figure(forecasts: pd.DataFrame, best: str, frequency: Frequency) -> plt.Figure:
     rows = forecasts[(forecasts["split"] == "test") & forecasts["sales"].notna()].copy()
     rows["residual"] = np.log1p(rows["sales"]) - np.log1p(rows[best])
-    rows["day"] = (rows["date"] - rows["date"].min()).dt.days + 1
+    ahead = frequency.index(rows["date"])
+    rows["ahead"] = ahead - ahead.min() + 1
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].hist(rows["residual"], bins=50, color="tab:blue")
     axes[0].set(title=f"{best}: log residuals", xlabel="log1p(actual) - log1p(forecast)")
     axes[1].scatter(np.log1p(rows[best]), rows["residual"], s=3, alpha=0.4)
     axes[1].axhline(0, color="black", lw=0.8)
     axes[1].set(title="residual vs forecast", xlabel="log1p(forecast)")
-    by_day = rows.groupby("day")["residual"].apply(lambda r: float(np.sqrt(np.mean(r**2))))
-    axes[2].bar(by_day.index, by_day.to_numpy())
-    axes[2].set(title="RMSLE by forecast day", xlabel="days ahead")
+    by_period = rows.groupby("ahead")["residual"].apply(lambda r: float(np.sqrt(np.mean(r**2))))
+    axes[2].bar(by_period.index, by_period.to_numpy())
+    axes[2].set(title=f"RMSLE by forecast {frequency.unit}", xlabel=f"{frequency.unit}s ahead")
     fig.tight_layout()
     return fig
 
@@ -103,6 +110,8 @@ def run(ctx: StepContext) -> None:
     forecasts = pd.read_parquet(paths.models / FORECASTS)
     selection = read_json(paths.models / SELECTION)
     panel = pd.read_parquet(paths.processed / PANEL, columns=["date", *SERIES, "sales"])
+    split = read_json(paths.processed / SPLIT)
+    frequency = named(split["frequency"], split["offset"])
     info_path = paths.processed / GENERATOR_INFO
     oracle = read_json(info_path)["oracle_rmsle_last_16_days"] if info_path.is_file() else None
 
@@ -118,6 +127,9 @@ def run(ctx: StepContext) -> None:
             "model": best,
         },
         "best_model": best,
+        "frequency": frequency.name,
+        "offset": frequency.offset,
+        "horizon": split["horizon"],
         "best_vs_seasonal_naive": test[best]["rmsle"] / test[BASELINE]["rmsle"],
         "irreducible_rmsle": oracle,
         **scores,
@@ -127,9 +139,9 @@ def run(ctx: StepContext) -> None:
     submission = pd.DataFrame({"id": future["id"].astype(int), "sales": future[best]})
     figures = {
         "model_comparison.png": comparison_figure(scores, oracle),
-        "forecasts.png": forecast_figure(panel, forecasts, models, params.plot_series),
+        "forecasts.png": forecast_figure(panel, forecasts, models, params.plot_series, frequency),
         "error_by_family.png": family_figure(errors),
-        "residuals.png": residual_figure(forecasts, best),
+        "residuals.png": residual_figure(forecasts, best, frequency),
     }
     same_data = SameData(candidate_scores(forecasts, best), registered_scorer(ctx))
     publish_evaluation(

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from stages.timeseries.frequency import DAILY, Frequency
 from stages.timeseries.preprocess import COVARIATES, SERIES
 
 KEY_COLUMNS = ["date", *SERIES]
@@ -21,6 +22,9 @@ KNOWN = [*COVARIATES, "closed"]
 
 class Forecaster(Protocol):
     name: str
+
+    def too_short(self, periods: int) -> str | None:
+        """Why `periods` of history are too few to fit this model, or None."""
 
     def fit(self, history: pd.DataFrame) -> Forecaster: ...
 
@@ -38,32 +42,75 @@ def to_sales(log_values: np.ndarray, future: pd.DataFrame) -> np.ndarray:
 
 
 class SeasonalNaive:
-    """Sales on the same weekday in the last week of history (two weeks back if that day was
-    closed). The baseline every other model is compared with."""
+    """Sales in the same period of the last season of history — the same weekday last week for
+    daily data, the same week or month last year otherwise — or a season earlier if that one
+    was closed, or the series' last sales when the history is shorter than that. The baseline
+    every other model is compared with."""
 
     name = "seasonal_naive"
+    frequency = DAILY  # the class default keeps versions pickled before other frequencies
+
+    def __init__(self, frequency: Frequency = DAILY):
+        self.frequency = frequency
+
+    def too_short(self, periods: int) -> str | None:
+        return None
 
     def fit(self, history: pd.DataFrame) -> SeasonalNaive:
-        last = history["date"].max()
-        recent = history[(history["date"] > last - pd.Timedelta(days=14))].dropna(subset=["sales"])
-        self.table = recent.sort_values("date").groupby([*SERIES, "dow"])["sales"].last()
+        season = self.frequency.season
+        known = history.dropna(subset=["sales"]).sort_values("date")
+        recent = known[known["date"] > self.frequency.add(known["date"].max(), -2 * season)]
+        by_phase = recent.groupby([*SERIES, self.frequency.phase(recent["date"])])["sales"].last()
+        every = pd.MultiIndex.from_tuples(
+            [
+                (*key, phase)
+                for key in known[SERIES].drop_duplicates().itertuples(index=False)
+                for phase in range(season)
+            ]
+        )
+        last = known.groupby(SERIES)["sales"].last()
+        fallback = last.reindex(every.droplevel(-1)).to_numpy()
+        self.table = by_phase.reindex(every).fillna(pd.Series(fallback, index=every))
         return self
 
     def predict(self, future: pd.DataFrame) -> np.ndarray:
-        index = pd.MultiIndex.from_frame(future[[*SERIES, "dow"]])
-        values = self.table.reindex(index).fillna(0).to_numpy()
+        keys = future[SERIES].assign(phase=self.frequency.phase(future["date"]))
+        values = self.table.reindex(pd.MultiIndex.from_frame(keys)).fillna(0).to_numpy()
         return np.where(future["closed"].to_numpy() == 1, 0.0, values)
 
 
 class GradientBoosting:
     """One CatBoost model across all series on log1p(sales): lags and rolling means that are at
-    least `horizon` days old (so all 16 days are predicted directly, no recursion), calendar,
-    promotions, holidays, oil, and the store/family as categories."""
+    least `horizon` periods old (so every period of the horizon is predicted directly, no
+    recursion), calendar, promotions, holidays, oil, and the store/family as categories."""
 
     name = "catboost"
+    frequency = DAILY  # the class default keeps versions pickled before other frequencies
 
-    def __init__(self, horizon: int, params: Any, seed: int, n_jobs: int):
+    def __init__(
+        self, horizon: int, params: Any, seed: int, n_jobs: int, frequency: Frequency = DAILY
+    ):
         self.horizon, self.params, self.seed, self.n_jobs = horizon, params, seed, n_jobs
+        self.frequency = frequency
+
+    def too_short(self, periods: int) -> str | None:
+        if periods >= 2 * self.horizon:
+            return None
+        return (
+            f"its lags are at least the horizon old, so it needs "
+            f"{self.frequency.periods(2 * self.horizon)} of history; the validation window has "
+            f"{self.frequency.periods(periods)}"
+        )
+
+    @property
+    def windows(self) -> list[int]:
+        chosen = self.params.rolling_windows
+        return list(self.frequency.rolling) if chosen == "auto" else list(chosen)
+
+    @property
+    def yearly(self) -> bool:
+        """A yearly lag beyond the seasonal ones (daily data: the season is a week)."""
+        return self.frequency.year > self.frequency.season
 
     def features(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values([*SERIES, "date"]).copy()
@@ -71,21 +118,25 @@ class GradientBoosting:
         grouped = frame.groupby(SERIES, sort=False)["y"]
         shifted = grouped.shift(self.horizon)
         frame["lag_h"] = shifted
-        for k in self.weekly_lags:
+        for k in self.seasonal_lags:
             frame[f"lag_{k}"] = grouped.shift(k)
-        frame["same_weekday_mean"] = frame[[f"lag_{k}" for k in self.weekly_lags]].mean(axis=1)
+        # the same period of the season (weekday, week or month of the year): the name is kept
+        # for versions registered when every series was daily
+        frame["same_weekday_mean"] = frame[[f"lag_{k}" for k in self.seasonal_lags]].mean(axis=1)
         by_series = shifted.groupby([frame[c] for c in SERIES], sort=False)
-        for window in self.params.rolling_windows:
+        for window in self.windows:
             frame[f"mean_{window}"] = by_series.transform(
                 lambda s, w=window: s.rolling(w, min_periods=1).mean()
             )
-        # Last year around the same weekday: yearly seasonality beyond the reach of short lags.
-        frame["lag_364"] = grouped.shift(364)
-        frame["mean_364"] = (
-            grouped.shift(361)
-            .groupby([frame[c] for c in SERIES], sort=False)
-            .transform(lambda s: s.rolling(7, min_periods=1).mean())
-        )
+        if self.yearly:
+            # Last year around the same weekday: yearly seasonality beyond the short lags.
+            year = self.frequency.year
+            frame[f"lag_{year}"] = grouped.shift(year)
+            frame[f"mean_{year}"] = (
+                grouped.shift(year - 3)
+                .groupby([frame[c] for c in SERIES], sort=False)
+                .transform(lambda s: s.rolling(7, min_periods=1).mean())
+            )
         frame["day_of_year"] = frame["date"].dt.dayofyear
         frame["promo_log"] = np.log1p(frame["onpromotion"])
         for column in CATEGORICAL:
@@ -93,21 +144,30 @@ class GradientBoosting:
         return frame
 
     @property
-    def weekly_lags(self) -> list[int]:
-        """The first four multiples of 7 at or past the horizon: the same weekday, known."""
-        return [k for k in range(self.horizon, self.horizon + 35) if k % 7 == 0][:4]
+    def seasonal_lags(self) -> list[int]:
+        """The first four multiples of the season at or past the horizon: the same weekday (or
+        week, month of the year), known when forecasting."""
+        season = self.frequency.season
+        first = -(-self.horizon // season) * season
+        return [first + i * season for i in range(4)]
+
+    @property
+    def lookback(self) -> int:
+        """Periods of history the features of one forecast period read."""
+        reach = [self.seasonal_lags[-1], self.horizon + max(self.windows)]
+        return max(reach + ([self.frequency.year + 4] if self.yearly else [])) + 1
 
     def columns(self) -> list[str]:
+        year = self.frequency.year
         return [
             *CATEGORICAL,
             *KNOWN,
             "promo_log",
             "lag_h",
-            *(f"lag_{k}" for k in self.weekly_lags),
+            *(f"lag_{k}" for k in self.seasonal_lags),
             "same_weekday_mean",
-            *(f"mean_{w}" for w in self.params.rolling_windows),
-            "lag_364",
-            "mean_364",
+            *(f"mean_{w}" for w in self.windows),
+            *([f"lag_{year}", f"mean_{year}"] if self.yearly else []),
             "day_of_year",
         ]
 
@@ -134,7 +194,7 @@ class GradientBoosting:
     def predict(self, future: pd.DataFrame) -> np.ndarray:
         """Lags of the future rows come from the tail of the history they follow."""
         first = future["date"].min()
-        tail = self.history[self.history["date"] >= first - pd.Timedelta(days=400)]
+        tail = self.history[self.history["date"] >= self.frequency.add(first, -self.lookback)]
         both = pd.concat([tail, future.assign(sales=np.nan)], ignore_index=True)
         frame = self.features(both)
         ahead = frame[frame.index >= len(tail)].sort_index()  # back in the order of `future`
@@ -154,9 +214,10 @@ def per_series(
     history: pd.DataFrame,
     future: pd.DataFrame,
     keys: Iterable[tuple],
-    history_days: int,
+    periods: int,
+    frequency: Frequency,
 ) -> Iterable[tuple[tuple, pd.DataFrame, pd.DataFrame]]:
-    start = history["date"].max() - pd.Timedelta(days=history_days - 1)
+    start = frequency.add(history["date"].max(), -(periods - 1))
     recent = history[history["date"] >= start]
     past_groups = dict(tuple(recent.groupby(SERIES)))
     future_groups = dict(tuple(future.groupby(SERIES)))
@@ -191,12 +252,27 @@ class PerSeriesModel:
     name = "per_series"
     fit_one: Callable[[tuple], np.ndarray]
 
-    def __init__(self, params: Any, n_jobs: int):
+    def __init__(self, params: Any, n_jobs: int, horizon: int, frequency: Frequency):
         self.params, self.n_jobs = params, n_jobs
+        self.horizon, self.frequency = horizon, frequency
+
+    def needs(self) -> int:
+        """Periods of history one series' fit needs."""
+        return 2 * self.horizon
+
+    def too_short(self, periods: int) -> str | None:
+        seen = min(periods, self.params.history)
+        if seen >= self.needs():
+            return None
+        return (
+            f"it needs {self.frequency.periods(self.needs())} of history per series; the "
+            f"validation window has {self.frequency.periods(seen)}"
+            + (f" (train.{self.name}.history)" if seen < periods else "")
+        )
 
     def fit(self, history: pd.DataFrame) -> PerSeriesModel:
         self.history = history
-        self.fallback = SeasonalNaive().fit(history)
+        self.fallback = SeasonalNaive(self.frequency).fit(history)
         self.keys = largest_series(history, self.params.series)
         return self
 
@@ -205,7 +281,9 @@ class PerSeriesModel:
 
     def predict(self, future: pd.DataFrame) -> np.ndarray:
         prediction = pd.Series(self.fallback.predict(future), index=future.index)
-        groups = list(per_series(self.history, future, self.keys, self.params.history_days))
+        groups = list(
+            per_series(self.history, future, self.keys, self.params.history, self.frequency)
+        )
         results = parallel_map(
             type(self).fit_one, [self.task(past, ahead) for _, past, ahead in groups], self.n_jobs
         )
@@ -225,6 +303,16 @@ class Sarimax(PerSeriesModel):
 
     name = "sarimax"
 
+    @property
+    def seasonal_order(self) -> tuple[int, int, int, int]:
+        period = self.params.seasonal_period
+        return (*self.params.seasonal_order, self.frequency.season if period == "auto" else period)
+
+    def needs(self) -> int:
+        """Two seasons to estimate a seasonal part, else the default."""
+        *seasonal, period = self.seasonal_order
+        return max(2 * period if any(seasonal) else 0, super().needs())
+
     def task(self, past: pd.DataFrame, ahead: pd.DataFrame) -> tuple:
         y = np.where(past["closed"] == 1, np.nan, log_sales(past))
         return (
@@ -232,7 +320,7 @@ class Sarimax(PerSeriesModel):
             exogenous(past),
             exogenous(ahead),
             self.params.order,
-            self.params.seasonal_order,
+            self.seasonal_order,
             self.params.maxiter,
         )
 
@@ -243,6 +331,7 @@ class Sarimax(PerSeriesModel):
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
         y, exog, exog_ahead, order, seasonal_order, maxiter = task
+        steps = len(exog_ahead)
         exog, exog_ahead = _drop_constant(exog, exog_ahead)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -257,8 +346,8 @@ class Sarimax(PerSeriesModel):
             try:
                 result = model.fit(disp=False, maxiter=maxiter)
             except (np.linalg.LinAlgError, ValueError):
-                return np.full(len(exog_ahead), np.nanmean(y[-28:]))
-            return result.forecast(len(exog_ahead), exog=exog_ahead)
+                return np.full(steps, np.nanmean(y[-28:]))
+            return result.forecast(steps, exog=exog_ahead)
 
 
 def _drop_constant(exog: np.ndarray, exog_ahead: np.ndarray) -> tuple[np.ndarray | None, ...]:
@@ -295,7 +384,8 @@ class ProphetModel(PerSeriesModel):
         holidays = pd.DataFrame(
             {"holiday": "national", "ds": both.loc[both["national_holiday"] == 1, "date"].unique()}
         )
-        return frame, later, holidays, self.params.changepoint_prior_scale
+        daily = self.frequency.name == "daily"
+        return frame, later, holidays, self.params.changepoint_prior_scale, daily
 
     @staticmethod
     def fit_one(task: tuple) -> np.ndarray:
@@ -306,12 +396,12 @@ class ProphetModel(PerSeriesModel):
         for name in ("cmdstanpy", "prophet", "prophet.plot"):
             logging.getLogger(name).setLevel(logging.ERROR)
 
-        frame, later, holidays, prior = task
+        frame, later, holidays, prior, daily = task
         model = Prophet(
             holidays=holidays if len(holidays) else None,
             daily_seasonality=False,
-            weekly_seasonality=True,
-            yearly_seasonality=len(frame) >= 365,
+            weekly_seasonality=daily,
+            yearly_seasonality=frame["ds"].max() - frame["ds"].min() >= pd.Timedelta(days=364),
             changepoint_prior_scale=prior,
         )
         for regressor in ("promo", "local"):

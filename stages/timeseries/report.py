@@ -13,6 +13,7 @@ from stages.core.reporting import (
     report_inputs,
     write_report,
 )
+from stages.timeseries.frequency import named
 from stages.timeseries.train import BASELINE, SELECTION
 
 
@@ -47,28 +48,44 @@ def noise_sentence(metrics: dict) -> str:
     )
 
 
+def skipped_lines(selection: dict) -> list[str]:
+    skipped = selection.get("skipped", {})
+    if not skipped:
+        return []
+    return [
+        "Not fitted, the history being too short for them:",
+        "",
+        *(f"- `{name}`: {reason}." for name, reason in skipped.items()),
+        "",
+    ]
+
+
 def report_markdown(
     metrics: dict, selection: dict, validation: dict, promotion: dict, run_info: dict
 ) -> str:
     headline = metrics["headline"]
+    window = named(metrics["frequency"], metrics["offset"]).periods(metrics["horizon"])
     return "\n".join(
         [
             "# Time series — store sales forecasting",
             "",
             f"**Test RMSLE of the selected model `{headline['model']}`: {headline['value']:.4f}** "
-            f"on the last 16 days, {metrics['best_vs_seasonal_naive']:.2f}× the seasonal-naive "
+            f"on the last {window} ({metrics['frequency']} data), "
+            f"{metrics['best_vs_seasonal_naive']:.2f}× the seasonal-naive "
             f"baseline ({metrics['test'][BASELINE]['rmsle']:.4f}).{noise_sentence(metrics)}",
             "",
             registry_paragraph(promotion, run_info),
             "",
             "## Models",
             "",
-            "Each model is fitted up to the validation window (the 16 days before the test) and "
-            "scored there — the best one is selected on that score — then refitted up to the test "
-            "window and scored on it. The selected model, refitted on everything, wrote "
+            f"Each model is fitted up to the validation window (the {window} before the test) "
+            "and scored there — the best one is selected on that score — then refitted up to the "
+            "test window and scored on it. The selected model, refitted on everything, wrote "
             "`submission.csv` for test.csv.",
             "",
             markdown_table(comparison_table(metrics, selection)),
+            "",
+            *skipped_lines(selection),
             "",
             '<div class="figs" markdown="1">',
             "",

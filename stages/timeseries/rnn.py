@@ -1,6 +1,7 @@
 """A recurrent forecaster across all series (Lightning): a GRU/LSTM encoder reads the last
-`window` days of a series, and a per-day head predicts each of the next days from the encoder
-state, the series embedding and that day's known covariates (promotions, holidays, calendar)."""
+`window` periods of a series, and a per-period head predicts each of the next periods from the
+encoder state, the series embedding and that period's known covariates (promotions, holidays,
+calendar)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from stages.core.training import loader_options, make_trainer, resolve_device, seed_everything
 from stages.timeseries.forecasters import log_sales, to_sales
+from stages.timeseries.frequency import Frequency
 from stages.timeseries.preprocess import SERIES
 
 FUTURE_FEATURES = 9  # promo, 3 holiday flags, payday, closed, dow sin/cos, year-phase
+MIN_WINDOW = 7
 
 
 def known_features(frame: pd.DataFrame) -> np.ndarray:
@@ -39,7 +42,7 @@ def known_features(frame: pd.DataFrame) -> np.ndarray:
 
 
 class Windows(Dataset):
-    """(series, origin) pairs: `window` days of history before the origin, `horizon` after."""
+    """(series, origin) pairs: `window` periods of history before the origin, `horizon` after."""
 
     def __init__(
         self,
@@ -107,9 +110,22 @@ class SeriesRNN(pl.LightningModule):
 class RecurrentForecaster:
     name = "rnn"
 
-    def __init__(self, horizon: int, params: Any, seed: int, device: str):
-        self.horizon, self.params, self.seed = horizon, params, seed
+    def __init__(self, horizon: int, params: Any, seed: int, device: str, frequency: Frequency):
+        self.horizon, self.params, self.seed, self.frequency = horizon, params, seed, frequency
         self.device = resolve_device(device)
+
+    def window_for(self, periods: int) -> int:
+        """The encoder window: at most what leaves `horizon` + 1 training origins per series."""
+        return min(self.params.window, periods - 2 * self.horizon)
+
+    def too_short(self, periods: int) -> str | None:
+        if self.window_for(periods) >= MIN_WINDOW:
+            return None
+        return (
+            f"a {self.frequency.periods(MIN_WINDOW)} encoder window and two horizons of targets "
+            f"need {self.frequency.periods(MIN_WINDOW + 2 * self.horizon)} of history; the "
+            f"validation window has {self.frequency.periods(periods)}"
+        )
 
     def _arrays(self, history: pd.DataFrame):
         frame = history.sort_values([*SERIES, "date"])
@@ -127,7 +143,7 @@ class RecurrentForecaster:
         seed_everything(self.seed)
         keys, values, observed, known = self._arrays(history)
         self.keys = {k: i for i, k in enumerate(keys)}
-        window = self.params.window
+        window = self.window_for(values.shape[1])
         self.last_values, self.last_observed = values[:, -window:], observed[:, -window:]
         self.last_known = known[:, -window:]
         data = Windows(values, observed, known, window, self.horizon, self.params.stride)

@@ -23,12 +23,13 @@ from stages.core.comparison import ItemScores, Unscorable, mean_metric
 from stages.core.context import StepContext
 from stages.core.fsio import read_json
 from stages.timeseries.forecasters import KEY_COLUMNS
+from stages.timeseries.frequency import named
 from stages.timeseries.preprocess import FUTURE, PANEL, SERIES, SPLIT
 
 BACKTEST = "backtest.parquet"  # run artifact: the selected model's test-window backtest
 TRAINED_UNTIL = "trained_until"  # model card key: the last day of the data the model was fitted on
 SHOWN_SERIES = 4
-CONTEXT_DAYS = 28  # history drawn before the test window
+CONTEXT_PERIODS = 28  # history drawn before the test window
 
 
 def scored_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -199,14 +200,16 @@ def disagreement_figure(
             picked.append(key)
     picked = picked[:SHOWN_SERIES]
     panel = pd.read_parquet(ctx.paths.processed / PANEL, columns=["date", *SERIES, "sales"])
+    split = read_json(ctx.paths.processed / SPLIT)
     start = keys["date"].min()
+    context_start = named(split["frequency"], split["offset"]).add(start, -CONTEXT_PERIODS)
     forecasts = keys.assign(a=a.outcomes, b=b.outcomes)
     fig, axes = plt.subplots(len(picked), 1, figsize=(10, 2.4 * len(picked)), squeeze=False)
     for ax, (store, family) in zip(axes[:, 0], picked, strict=True):
         series = panel[
             (panel["store_nbr"] == store)
             & (panel["family"] == family)
-            & (panel["date"] >= start - pd.Timedelta(days=CONTEXT_DAYS))
+            & (panel["date"] >= context_start)
         ]
         ahead = forecasts[(forecasts["store_nbr"] == store) & (forecasts["family"] == family)]
         ax.plot(series["date"], series["sales"], color="black", lw=1.2, label="actual")

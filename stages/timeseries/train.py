@@ -25,6 +25,7 @@ from stages.timeseries.forecasters import (
     Sarimax,
     SeasonalNaive,
 )
+from stages.timeseries.frequency import Frequency, named
 from stages.timeseries.params import TrainParams
 from stages.timeseries.preprocess import FUTURE, PANEL, SPLIT
 from stages.timeseries.scoring import log_backtest, record_training_window
@@ -36,20 +37,35 @@ BASELINE = "seasonal_naive"
 
 
 def factories(
-    params: TrainParams, horizon: int, seed: int, n_jobs: int, device: str
+    params: TrainParams, horizon: int, frequency: Frequency, seed: int, n_jobs: int, device: str
 ) -> dict[str, Callable[[], Forecaster]]:
-    made: dict[str, Callable[[], Forecaster]] = {BASELINE: SeasonalNaive}
+    made: dict[str, Callable[[], Forecaster]] = {BASELINE: lambda: SeasonalNaive(frequency)}
     if params.sarimax.enabled:
-        made["sarimax"] = lambda: Sarimax(params.sarimax, n_jobs)
+        made["sarimax"] = lambda: Sarimax(params.sarimax, n_jobs, horizon, frequency)
     if params.prophet.enabled:
-        made["prophet"] = lambda: ProphetModel(params.prophet, n_jobs)
+        made["prophet"] = lambda: ProphetModel(params.prophet, n_jobs, horizon, frequency)
     if params.rnn.enabled:
         from stages.timeseries.rnn import RecurrentForecaster
 
-        made["rnn"] = lambda: RecurrentForecaster(horizon, params.rnn, seed, device)
+        made["rnn"] = lambda: RecurrentForecaster(horizon, params.rnn, seed, device, frequency)
     if params.catboost.enabled:
-        made["catboost"] = lambda: GradientBoosting(horizon, params.catboost, seed, n_jobs)
+        made["catboost"] = lambda: GradientBoosting(
+            horizon, params.catboost, seed, n_jobs, frequency
+        )
     return made
+
+
+def fitting(
+    made: dict[str, Callable[[], Forecaster]], periods: int
+) -> tuple[dict[str, Callable[[], Forecaster]], dict[str, str]]:
+    """The models `periods` of history (the validation window's, the shortest) can fit, and
+    why each other one is skipped."""
+    skipped = {name: make().too_short(periods) for name, make in made.items()}
+    for name, reason in skipped.items():
+        if reason:
+            log.warning("%s skipped: %s", name, reason)
+    kept = {name: make for name, make in made.items() if not skipped[name]}
+    return kept, {name: reason for name, reason in skipped.items() if reason}
 
 
 def windows(panel: pd.DataFrame, split: dict) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
@@ -131,12 +147,17 @@ def run(ctx: StepContext) -> None:
     panel = pd.read_parquet(processed / PANEL)
     future = pd.read_parquet(processed / FUTURE)
     split = read_json(processed / SPLIT)
-    made = factories(
-        ctx.task_params.train,
-        split["horizon"],
-        ctx.common.seed,
-        ctx.common.n_jobs,
-        ctx.common.device,
+    frequency = named(split["frequency"], split["offset"])
+    made, skipped = fitting(
+        factories(
+            ctx.task_params.train,
+            split["horizon"],
+            frequency,
+            ctx.common.seed,
+            ctx.common.n_jobs,
+            ctx.common.device,
+        ),
+        periods=panel.loc[panel["date"] < pd.Timestamp(split["valid_start"]), "date"].nunique(),
     )
     forecasts, scores = backtest(made, panel, split)
     best = min(scores, key=lambda name: scores[name]["valid_rmsle"])
@@ -145,7 +166,7 @@ def run(ctx: StepContext) -> None:
     submission = future[["id", *KEY_COLUMNS]].assign(split="future", sales=np.nan)
     submission[best] = final.predict(future)
     forecasts = pd.concat([forecasts, submission], ignore_index=True)
-    selection = {"best": best, "baseline": BASELINE, "scores": scores}
+    selection = {"best": best, "baseline": BASELINE, "scores": scores, "skipped": skipped}
     out = ctx.paths.models
     with staged_outputs(out) as staging:
         tmp = staging[out]

@@ -9,6 +9,7 @@ import pandas as pd
 
 from stages.core.context import StepContext
 from stages.core.validation import TableCheck, publish_report, run_checks
+from stages.timeseries.frequency import Frequency, of_sales
 from stages.timeseries.params import ValidateParams
 from stages.timeseries.schema import KEY, StoreSales, read_raw
 
@@ -84,21 +85,21 @@ def check(data: StoreSales, params: ValidateParams) -> list[TableCheck]:
     ]
 
 
-def facts(data: StoreSales) -> dict[str, Any]:
+def facts(data: StoreSales, frequency: Frequency) -> dict[str, Any]:
     train = data.train
     series = train.groupby(["store_nbr", "family"]).ngroups
     days = train["date"].dt.normalize().unique()
     christmas = sum(1 for d in days if d.month == 12 and d.day == 25)
+    grid = frequency.range(train["date"].min(), train["date"].max())
     return {
+        "frequency": f"{frequency.name} ({frequency.offset})",
         "train rows": len(train),
         "series (store x family)": series,
         "stores": train["store_nbr"].nunique(),
         "families": train["family"].nunique(),
         "train dates": f"{train['date'].min():%Y-%m-%d} .. {train['date'].max():%Y-%m-%d}",
         "test dates": f"{data.test['date'].min():%Y-%m-%d} .. {data.test['date'].max():%Y-%m-%d}",
-        "missing days in train (e.g. Dec 25)": int(
-            (train["date"].max() - train["date"].min()).days + 1 - len(days)
-        ),
+        f"missing {frequency.unit}s in train (e.g. Dec 25)": len(grid) - len(days),
         "Dec 25 rows in train": christmas,
         "zero-sales share": round(float((train["sales"] == 0).mean()), 4),
         "days on promotion share": round(float((train["onpromotion"] > 0).mean()), 4),
@@ -111,5 +112,6 @@ def facts(data: StoreSales) -> dict[str, Any]:
 
 def run(ctx: StepContext) -> None:
     data = read_raw(ctx.paths.raw)
-    report = run_checks(ctx.task, check(data, ctx.task_params.validate_), facts(data))
+    frequency = of_sales(data)
+    report = run_checks(ctx.task, check(data, ctx.task_params.validate_), facts(data, frequency))
     publish_report(report, ctx.paths.validation_json, ctx.paths.validation_html)

@@ -11,6 +11,7 @@ import pytest
 
 from stages.core.errors import UserError
 from stages.timeseries.forecasters import SeasonalNaive
+from stages.timeseries.frequency import DAILY
 from stages.timeseries.preprocess import build_future, build_panel, holiday_flags, split_dates
 from stages.timeseries.schema import read_raw
 from tests.conftest import copy_project, error_lines, set_tasks, stages_cli, tree_digest
@@ -33,7 +34,7 @@ def test_reads_the_real_layout_at_any_depth(kaggle: Path):
 
 def test_transferred_holiday_counts_on_its_transfer_day_and_local_only_in_its_city(kaggle):
     data = read_raw(kaggle)
-    flags = holiday_flags(data.holidays, data.stores)
+    flags = holiday_flags(data.holidays, data.stores, DAILY)
     national = flags["national_holiday"]
     assert national.get((pd.Timestamp("2017-05-24"), 1), 0) == 0  # moved away
     assert national[(pd.Timestamp("2017-05-26"), 1)] == 1  # celebrated here
@@ -45,14 +46,14 @@ def test_transferred_holiday_counts_on_its_transfer_day_and_local_only_in_its_ci
 def test_panel_has_every_series_every_day_and_marks_missing_days_closed(kaggle):
     data = read_raw(kaggle)
     data.train.drop(data.train[data.train["date"] == "2017-03-01"].index, inplace=True)
-    panel = build_panel(data)
+    panel = build_panel(data, DAILY)
     assert len(panel) == len(pd.date_range("2017-02-01", "2017-08-15")) * 6
     missing = panel[panel["date"] == "2017-03-01"]
     assert missing["closed"].eq(1).all() and missing["sales"].isna().all()
     assert panel["oil"].notna().all()  # weekend gaps and missing prices filled forward
-    future = build_future(data)
+    future = build_future(data, DAILY)
     assert future["local_holiday"].sum() == 0 and len(future) == len(data.test)
-    split = split_dates(panel, 16)
+    split = split_dates(panel, 16, DAILY)
     assert (split["valid_start"], split["test_start"]) == ("2017-07-15", "2017-07-31")
 
 
@@ -86,8 +87,8 @@ def test_seasonal_naive_repeats_last_weeks_weekday():
 # --- the whole task on the hand-built real layout, and bad input at the CLI ---
 
 FAST_TRAIN = {
-    "sarimax": {"series": 2, "maxiter": 5, "history_days": 90},
-    "prophet": {"series": 2, "history_days": 90},
+    "sarimax": {"series": 2, "maxiter": 5, "history": 90},
+    "prophet": {"series": 2, "history": 90},
     "rnn": {"epochs": 1, "window": 28, "hidden": 16},
     "catboost": {"iterations": 50, "rolling_windows": [7, 14]},
 }

@@ -21,6 +21,7 @@ from stages.core.fsio import dump_json
 from stages.core.metrics import rmsle
 from stages.core.params import parse_params
 from stages.timeseries.forecasters import KEY_COLUMNS, SeasonalNaive
+from stages.timeseries.frequency import DAILY
 from stages.timeseries.preprocess import (
     FUTURE,
     PANEL,
@@ -44,10 +45,10 @@ from tests.timeseries.kaggle_fixture import FAMILIES, write_kaggle_folder
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     raw = read_raw(write_kaggle_folder(tmp_path_factory.mktemp("kaggle")))
-    panel = build_panel(raw)
+    panel = build_panel(raw, DAILY)
     panel.loc[panel.index[-5], "sales"] = np.nan  # a closed day inside the test window
     panel["closed"] = panel["sales"].isna().astype(np.int8)
-    return panel, build_future(raw), split_dates(panel, 16)
+    return panel, build_future(raw, DAILY), split_dates(panel, 16, DAILY)
 
 
 @pytest.fixture
