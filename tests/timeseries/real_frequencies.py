@@ -3,7 +3,7 @@ store-sales layout a user would build for their own data: one row per series per
 rows to forecast in test.csv, no promotions, and header-only oil / holidays / transactions.
 
 - weekly: fpp2::melsyd, Ansett airline passengers Melbourne-Sydney 1987-1992 by class (283
-  weeks; business class starts a third of the way in, a 1989 strike drops sales to zero);
+  weeks; business class starts a third of the way in, a 1989 strike stops all flights);
 - monthly: ggplot2::txhousing, homes sold and listed in Texan cities 2000-2015 (187 months;
   listings are missing for years in some cities)."""
 
@@ -35,6 +35,8 @@ def melsyd_weekly() -> pd.DataFrame:
     )
     long["family"] = long["family"].str.removesuffix(".Class").str.upper()
     long["sales"] = (long["sales"] * 1000).round()  # thousands of passengers -> passengers
+    # the weeks of the 1989 pilots' strike carried nobody: a closure, left out of train.csv as
+    # a closed store's days are (the panel marks them closed)
     return long.assign(store_nbr=1).dropna(subset=["sales"]).query("sales > 0")
 
 
