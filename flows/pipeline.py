@@ -42,7 +42,7 @@ from flows.graph import Stage, levels, needs_accelerator, read_graph, select
 from flows.resources import accelerator_limit
 from stages.core.errors import USER_ERROR_EXIT, UserError
 from stages.core.params import PARAMS_FILE, parse_params
-from stages.core.reporting import markdown_table
+from stages.core.rendering import markdown_table
 
 METRICS_ARTIFACT = "pipeline-metrics"
 

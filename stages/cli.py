@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     for step in STEPS:
         p = sub.add_parser(step, help=f"run the {step} step of a task")
         p.add_argument("task")
-    p = sub.add_parser("source", help="write what a task's source holds now (data/sources/)")
+    p = sub.add_parser(
+        "source", help="write what a task's source and code hold now (data/sources/, data/code/)"
+    )
     p.add_argument("task")
     sub.add_parser("summary", help="write reports/index.html and reports/summary.json")
     sub.add_parser("check-params", help=f"validate {PARAMS_FILE} and exit")
@@ -100,9 +102,11 @@ def run(argv: list[str] | None = None) -> None:
         )
     ctx = StepContext(task=args.task, step=args.command, root=root, params=params)
     if args.command == "source":
+        from stages.core.code_deps import write_manifests
         from stages.core.sources import write_source_check
 
         write_source_check(ctx.task_params.source, ctx.paths.downloads, ctx.paths.source_check)
+        write_manifests(root, ctx.task)
         return
     if args.command in ("registry", "compare", "promote", "rollback"):
         registry_command(args, ctx)

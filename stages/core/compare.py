@@ -21,7 +21,7 @@ from stages.core.comparison import ItemScores, Unscorable, group_deltas, paired_
 from stages.core.context import StepContext
 from stages.core.errors import UserError
 from stages.core.fsio import dump_json, staged_outputs
-from stages.core.reporting import markdown_table, render_html, save_figure
+from stages.core.rendering import markdown_table, render_html, save_figure
 
 SHOWN = 12
 

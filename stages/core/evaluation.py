@@ -16,7 +16,7 @@ from stages.core import dataversion, registry, tracking
 from stages.core.comparison import ItemScores
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
-from stages.core.reporting import save_figure
+from stages.core.rendering import save_figure
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from stages.core.fsio import dump_json, read_json, staged_outputs
-from stages.core.reporting import markdown_table, plt, render_html
+from stages.core.rendering import markdown_table, plt, render_html
 
 log = logging.getLogger(__name__)
 

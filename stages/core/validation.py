@@ -14,7 +14,7 @@ import pandas as pd
 
 from stages.core.errors import UserError
 from stages.core.fsio import dump_json, staged_outputs
-from stages.core.reporting import markdown_table, render_html
+from stages.core.rendering import markdown_table, render_html
 
 SAMPLE_SIZE = 5
 
