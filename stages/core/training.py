@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import sys
 import time
 import warnings
@@ -78,14 +79,22 @@ def make_trainer(device: str, max_epochs: int, **overrides: Any) -> pl.Trainer:
         "enable_model_summary": False,
         "enable_progress_bar": sys.stderr.isatty(),
         "callbacks": [MlflowEpochMetrics()],
+        "benchmark": device == "cuda",  # cuDNN picks the fastest kernels for the fixed sizes
     }
+    if device == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for what runs outside autocast
     options.update(overrides)
     return pl.Trainer(**options)
 
 
 def loader_options(device: str) -> dict[str, Any]:
-    """Pinned memory only helps host-to-GPU copies; worker processes only pay off on a GPU."""
-    return {"pin_memory": device == "cuda", "num_workers": 2 if device == "cuda" else 0}
+    """Pinned memory only helps host-to-GPU copies; worker processes only pay off on a GPU,
+    where the per-item decoding and augmentation must keep up with it: one worker per spare
+    core (up to 8), kept between epochs instead of restarted."""
+    if device != "cuda":
+        return {"pin_memory": False, "num_workers": 0}
+    workers = min(8, max(2, (os.cpu_count() or 2) - 1))
+    return {"pin_memory": True, "num_workers": workers, "persistent_workers": True}
 
 
 class EpochHistory(pl.Callback):
