@@ -65,6 +65,7 @@ class ImageClassifier(pl.LightningModule):
         label_smoothing: float,
         freeze_epochs: int,
         epochs: int,
+        backbone_lr_factor: float = 1.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -99,8 +100,15 @@ class ImageClassifier(pl.LightningModule):
         self.log("val_f1_macro", self.f1_macro, on_epoch=True)
 
     def configure_optimizers(self):
+        # pretrained features are only nudged once unfrozen: at the head's rate they are lost
+        factor = self.hparams.backbone_lr_factor if self.hparams.pretrained else 1.0
+        head, backbone = [], []
+        for name, parameter in self.network.named_parameters():
+            (head if name.startswith(self.head) else backbone).append(parameter)
+        rate = self.hparams.learning_rate
         optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay
+            [{"params": head, "lr": rate}, {"params": backbone, "lr": rate * factor}],
+            weight_decay=self.hparams.weight_decay,
         )
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.hparams.epochs)
         return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -40,6 +40,9 @@ class TrainParams(StepBudget):
         "a path to a .pth; names are read from $TORCH_HOME offline (make weights)",
     )
     freeze_epochs: int = Field(default=2, ge=0, description="pretrained: head only at first")
+    backbone_lr_factor: float = Field(
+        default=0.1, gt=0, le=1, description="pretrained: the backbone's share of learning_rate"
+    )
     epochs: int = Field(default=20, ge=1)
     patience: int | None = Field(default=5, ge=1)
     batch_size: int = Field(default=32, ge=1)

@@ -30,13 +30,14 @@ def report_markdown(
     test = metrics["test"]
     step = run_info.get("resumed_at_step", 0)
     resumed = f" (resumed from a checkpoint at step {step})" if step else ""
+    training = f"{run_info['training']}, on " if "training" in run_info else "on "
     return "\n".join(
         [
             "# Simpsons — character classification",
             "",
             f"**Held-out micro-F1 (the Kaggle metric, = accuracy): {test['f1_micro']:.4f}**; "
             f"macro-F1 {test['f1_macro']:.4f} over {metrics['test_images']} test images. "
-            f"Trained on {run_info.get('device', 'cpu')}{resumed}.",
+            f"Trained {training}{run_info.get('device', 'cpu')}{resumed}.",
             "",
             did_not_learn_section([run_info.get("did_not_learn")]),
             registry_paragraph(promotion, run_info),

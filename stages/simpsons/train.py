@@ -55,6 +55,19 @@ def loaders(train: dict, val: dict, params: TrainParams, classes: int, device: s
     return train_loader, val_loader
 
 
+def describe_training(params: TrainParams, image_size: int, epochs_run: int) -> str:
+    """One phrase for the report: the network, where it started, the size and the epochs."""
+    if params.pretrained is False:
+        start = "from scratch"
+    else:
+        weights = "DEFAULT" if params.pretrained is True else params.pretrained
+        start = (
+            f"from ImageNet weights {weights} (the new head alone for {params.freeze_epochs} "
+            f"epochs, then the backbone at {params.backbone_lr_factor:g}x the learning rate)"
+        )
+    return f"{params.architecture} {start} at {image_size} px for {epochs_run} epochs"
+
+
 def run(ctx: StepContext) -> None:
     params: TrainParams = ctx.task_params.train
     processed = ctx.paths.processed
@@ -79,6 +92,7 @@ def run(ctx: StepContext) -> None:
         params.label_smoothing,
         params.freeze_epochs,
         epochs,
+        params.backbone_lr_factor,
     )
     if device == "cuda":
         module = module.to(memory_format=torch.channels_last)
@@ -141,6 +155,9 @@ def run(ctx: StepContext) -> None:
                     **run_info,
                     "resumed_at_step": resumed_at,
                     "device": device,
+                    "training": describe_training(
+                        params, int(train["images"].shape[-1]), len(history)
+                    ),
                     "did_not_learn": verdict,
                 }
             ),
