@@ -32,6 +32,9 @@ STARTS = {"from scratch": False, "ImageNet IMAGENET1K_V1": "IMAGENET1K_V1"}
 def run_task(clone: Path, photos: Path, pretrained: bool | str) -> dict:
     path = clone / "params.yaml"
     params = yaml.safe_load(path.read_text())
+    for task in params.pop("tasks"):
+        if task != "simpsons":
+            params.pop(task)
     params["tasks"] = ["simpsons"]
     params["simpsons"]["source"] = {"kind": "path", "path": str(photos)}
     params["simpsons"]["train"]["pretrained"] = pretrained
