@@ -171,7 +171,8 @@ _LATIN = re.compile(r"[A-Za-z]")
 # Interpolation placeholders: {x} {{x}} {0}, %s %d %(x)s %1 %%, $1 $name ${x}, [%key:...%].
 _PLACEHOLDER = re.compile(
     r"[{}]"
-    r"|%(?:\([^)]*\))?[-+#0]*\d*(?:\.\d+)?[sdifrxXeEgGcuo%]"
+    # C's too: a `*` width or precision and a length (`%lu`, `%.*s`, `%lld`)
+    r"|%(?:\([^)]*\))?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|z|j)?[sdifrxXeEgGcuop%]"
     r"|%\d"
     r"|\$(?:\d|\{|[A-Za-z_])"
     r"|\[%"

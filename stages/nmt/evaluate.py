@@ -174,6 +174,8 @@ def run(ctx: StepContext) -> None:
             "model": selected,
         },
         "test": results,
+        # the floor a model must clear: names, numbers and option flags carry over unchanged
+        "copy_source": scores(test.source, references),
         "valid": {
             name: {"bleu": row["best_val_bleu"]} for name, row in selection["models"].items()
         },

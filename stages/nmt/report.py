@@ -54,6 +54,22 @@ def examples_table(examples: pd.DataFrame) -> pd.DataFrame:
     return examples.fillna("").map(cell).reset_index(drop=True)
 
 
+def copy_baseline(metrics: dict) -> str:
+    """What copying the source sentences unchanged scores, and a warning when the selected
+    model does not beat it (older metrics files have no such figure)."""
+    if "copy_source" not in metrics:
+        return ""
+    copied = metrics["copy_source"]["bleu"]
+    line = f"Copying each source sentence unchanged scores {copied:.2f} sacreBLEU on this test set."
+    if metrics["test"][metrics["selected"]]["beam"]["bleu"] <= copied:
+        line += (
+            " **The selected model does not beat that: it has not learned to translate this "
+            "data; try more epochs (train.epochs / min_steps), a lower learning_rate, or more "
+            "pairs.**"
+        )
+    return line + "\n"
+
+
 def report_markdown(
     metrics: dict,
     models: pd.DataFrame,
@@ -77,6 +93,7 @@ def report_markdown(
             f"token BLEU {best['beam']['token_bleu']:.2f}, over {metrics['test_sentences']} test "
             f"sentences. Trained on {selection.get('device', 'cpu')}.",
             "",
+            copy_baseline(metrics),
             did_not_learn_section(m.get("did_not_learn") for m in selection["models"].values()),
             registry_paragraph(promotion, run_info),
             "",

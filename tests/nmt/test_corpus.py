@@ -90,6 +90,8 @@ def test_a_clean_pair_is_kept_as_it_is():
         ("Deleted %s files today", "Удалено %s файлов сегодня"),
         ("Deleted %(count)s files today", "Удалено %(count)s файлов сегодня"),
         ("Deleted %d files today", "Удалено %d файлов сегодня"),
+        ("cannot find name for group ID %lu", "не удалось найти имя группы с ID %lu"),
+        ("%.*s: invalid conversion specification", "%.*s: неверное описание преобразования"),
         ("Replace it with $1 please", "Замените на $1"),
         ("Turn it [%key:common::state::on%] now", "Включите это сейчас"),
         # a placeholder on the Russian side only is enough

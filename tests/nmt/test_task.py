@@ -457,3 +457,15 @@ def test_tiny_models_train_evaluate_report_and_translate(preprocessed, tmp_path)
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
+
+
+def test_the_report_warns_when_the_model_does_not_beat_copying_the_source():
+    from stages.nmt.report import copy_baseline
+
+    metrics = {"selected": "t", "test": {"t": {"beam": {"bleu": 7.9}}}}
+    metrics["copy_source"] = {"bleu": 8.2}
+    assert "8.20 sacreBLEU" in copy_baseline(metrics)
+    assert "does not beat that: it has not learned" in copy_baseline(metrics)
+    metrics["test"]["t"]["beam"]["bleu"] = 10.0
+    assert "does not beat" not in copy_baseline(metrics)
+    assert copy_baseline({"selected": "t", "test": {}}) == ""  # metrics of older versions
