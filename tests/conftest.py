@@ -4,6 +4,7 @@ its CLIs the way DVC and a user do."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -246,6 +247,19 @@ def pipeline(tmp_path_factory) -> Path:
     edit_params(root, **SHRUNK_FOR_THE_SUITE)
     dvc(root, "repro")
     return root
+
+
+STEPS = ("download", "validate", "preprocess", "train", "evaluate", "report")
+
+
+def run_on_path(root: Path, task: str, data: Path, **sections) -> dict:
+    """`task` alone, its source the folder `data` (`sections` merged into its params), through
+    every step as DVC runs them; returns its metrics.json."""
+    set_tasks(root, [task], **{task: {"source": {"kind": "path", "path": str(data)}, **sections}})
+    for step in STEPS:
+        result = stages_cli(root, step, task)
+        assert result.returncode == 0, (step, result.stderr[-3000:])
+    return json.loads((root / "reports" / task / "metrics.json").read_text())
 
 
 def set_tasks(root: Path, tasks: list[str], **sections) -> None:

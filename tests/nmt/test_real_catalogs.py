@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_project, set_tasks, stages_cli
+from tests.conftest import REPO, copy_project, run_on_path
 from tests.nmt.checks import assert_selected_by_validation_bleu
 from tests.nmt.real_catalogs import write_tatoeba
 
@@ -22,23 +22,12 @@ def test_system_tool_messages_are_translated_better_than_copying_them(tmp_path: 
     defaults = yaml.safe_load((REPO / "params.yaml").read_text())["nmt"]["train"]
     (transformer,) = [m for m in defaults["models"] if m["architecture"] == "transformer"]
     root = copy_project(tmp_path / "project")
-    set_tasks(
-        root,
-        ["nmt"],
-        nmt={
-            "source": {"kind": "path", "path": str(tmp_path / "corpus")},
-            "train": {"models": [transformer]},
-        },
-    )
-    for step in ("download", "validate", "preprocess", "train", "evaluate", "report"):
-        result = stages_cli(root, step, "nmt")
-        assert result.returncode == 0, f"{step}: {result.stderr}"
+    metrics = run_on_path(root, "nmt", tmp_path / "corpus", train={"models": [transformer]})
 
     reports = root / "reports" / "nmt"
     facts = json.loads((reports / "validation.json").read_text())["facts"]
     assert facts["columns"] == "3 (english, russian, attribution)"
     assert facts["usable pairs"] == pairs and facts["malformed lines (skipped)"] == 0
-    metrics = json.loads((reports / "metrics.json").read_text())
     scores = assert_selected_by_validation_bleu(metrics, {transformer["name"]})
     # option names and numbers carry over, so copying the English already scores ~8 BLEU here;
     # the Transformer reaches ~11 BLEU and ~28 chrF (copying: ~8 chrF)

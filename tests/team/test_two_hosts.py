@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from services.local import DVC_BUCKET
-from tests.conftest import REPO, edit_params
+from tests.conftest import REPO, STEPS, edit_params
 from tests.flows.conftest import BIN, stop
 from tests.team.conftest import (
     Host,
@@ -34,7 +34,6 @@ from tests.team.conftest import (
 
 pytestmark = pytest.mark.slow
 
-STEPS = ("download", "validate", "preprocess", "train", "evaluate", "report")
 DEPLOYMENT = "task-pipeline/churn"
 
 

@@ -16,7 +16,7 @@ from stages.timeseries.forecasters import GradientBoosting, Sarimax, SeasonalNai
 from stages.timeseries.frequency import DAILY, check_follows, infer, monthly, weekly
 from stages.timeseries.params import BoostingParams, SarimaxParams
 from stages.timeseries.preprocess import holiday_flags, resolve_horizon, split_dates
-from tests.conftest import copy_project, error_lines, set_tasks, stages_cli
+from tests.conftest import copy_project, error_lines, run_on_path, stages_cli
 from tests.timeseries.real_frequencies import write_monthly, write_weekly
 
 CSV = Path("train.csv")
@@ -148,20 +148,8 @@ FAST_TRAIN = {
 }
 
 
-def run_task(root: Path, data: Path, **timeseries) -> dict:
-    set_tasks(
-        root,
-        ["timeseries"],
-        timeseries={
-            "source": {"kind": "path", "path": str(data)},
-            "train": FAST_TRAIN,
-            **timeseries,
-        },
-    )
-    for step in ("download", "validate", "preprocess", "train", "evaluate", "report"):
-        result = stages_cli(root, step, "timeseries")
-        assert result.returncode == 0, (step, result.stderr[-3000:])
-    return json.loads((root / "reports/timeseries/metrics.json").read_text())
+def run_task(root: Path, data: Path) -> dict:
+    return run_on_path(root, "timeseries", data, train=FAST_TRAIN)
 
 
 @pytest.mark.slow
