@@ -67,12 +67,26 @@ def failure_reason(lines: list[str], returncode: int) -> tuple[str, bool]:
     return reason.removeprefix("error: ").removeprefix("ERROR: "), user_error
 
 
-def stage_environment() -> dict[str, str]:
-    """The interpreter running the flow goes first on PATH, so `python -m stages` is this one."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def stage_environment(threads: int | None = None) -> dict[str, str]:
+    """The interpreter running the flow goes first on PATH, so `python -m stages` is this one.
+    With `threads`, the stage's torch / BLAS thread pools get that many unless the user set
+    them: on 2 cores a torch training beside another one, each with a thread per core, took
+    340 s instead of 46 s."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(PYTHONUNBUFFERED="1", DVC_NO_ANALYTICS="1")
+    if threads is not None:
+        for name in THREAD_VARIABLES:
+            env.setdefault(name, str(threads))
     return env
+
+
+def threads_per_stage(cores: int, parallelism: int, stages: int) -> int:
+    """The cores shared out among the stages that run side by side."""
+    return max(1, cores // max(1, min(parallelism, stages)))
 
 
 def dvc_command(*args: str) -> list[str]:
@@ -93,7 +107,7 @@ def dvc_remote(root: Path) -> str | None:
         return repo.config["core"].get("remote")
 
 
-def repro(stage: Stage, root: Path, force: bool, remote: str | None) -> None:
+def repro(stage: Stage, root: Path, force: bool, remote: str | None, threads: int) -> None:
     logger = get_run_logger()
     command = dvc_command("repro", "--single-item", stage.name)
     if force:
@@ -101,7 +115,7 @@ def repro(stage: Stage, root: Path, force: bool, remote: str | None) -> None:
     if remote:
         command.append("--pull")
     try:
-        stream(command, root, stage.name)
+        stream(command, root, stage.name, threads)
     except StageFailed:
         restore_last_outputs(stage, root)
         raise
@@ -210,14 +224,14 @@ def stop_running_stages() -> None:
         stop_process_group(process)
 
 
-def stream(command: list[str], root: Path, stage: str) -> None:
+def stream(command: list[str], root: Path, stage: str, threads: int | None = None) -> None:
     """Run a DVC command with its output in the task run's log; a failure names its reason."""
     logger = get_run_logger()
     lines = []
     with subprocess.Popen(
         command,
         cwd=root,
-        env=stage_environment(),
+        env=stage_environment(threads),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -252,14 +266,14 @@ def retry_unless_user_error(task, task_run, state) -> bool:
     retry_condition_fn=retry_unless_user_error,
 )
 def run_stage(
-    stage: Stage, root: str, gpu_limit: str | None, force: bool, remote: str | None
+    stage: Stage, root: str, gpu_limit: str | None, force: bool, remote: str | None, threads: int
 ) -> str:
     if gpu_limit is None:
-        repro(stage, Path(root), force, remote)
+        repro(stage, Path(root), force, remote, threads)
     else:
         get_run_logger().info(f"waiting for the GPU slot {gpu_limit}")
         with concurrency(gpu_limit, occupy=1, strict=True):
-            repro(stage, Path(root), force, remote)
+            repro(stage, Path(root), force, remote, threads)
     return stage.name
 
 
@@ -324,7 +338,8 @@ def run_graph(
     logger = get_run_logger()
     root_path = Path(root or Path.cwd()).resolve()
     graph = select(read_graph(root_path), task_name)
-    parallelism = parallelism or os.cpu_count() or 1
+    cores = os.cpu_count() or 1
+    parallelism = parallelism or cores
     gpu_limit = accelerator_limit()
     remote = dvc_remote(root_path)
     logger.info(f"DVC remote: {remote}" if remote else "no DVC remote: nothing pulled or pushed")
@@ -333,9 +348,11 @@ def run_graph(
         retry_delay_seconds=exponential_backoff(backoff_factor=retry_delay)(retries),
     )
 
+    threads = cores
+
     def start(stage: Stage) -> PrefectFuture:
         limit = gpu_limit if needs_accelerator(stage) else None
-        return stage_task.submit(stage, str(root_path), limit, force, remote)
+        return stage_task.submit(stage, str(root_path), limit, force, remote, threads)
 
     outcome: dict[str, list[str]] = {"completed": [], "failed": [], "skipped": []}
     reasons = []
@@ -345,7 +362,8 @@ def run_graph(
             runnable = [graph[s] for s in level if not graph[s].upstream & blocked]
             outcome["skipped"] += [s for s in level if graph[s].upstream & blocked]
             names = ", ".join(s.name for s in runnable) or "nothing to run"
-            logger.info(f"level {number}: {names}")
+            threads = threads_per_stage(cores, parallelism, len(runnable))
+            logger.info(f"level {number}: {names} ({threads} CPU threads each)")
             for name, future in run_bounded(runnable, parallelism, start, needs_accelerator):
                 if future.state.is_completed():
                     outcome["completed"].append(name)

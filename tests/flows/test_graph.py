@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from flows.graph import levels, needs_accelerator, read_graph, select
-from flows.pipeline import failure_reason, metrics_markdown
+from flows.pipeline import failure_reason, metrics_markdown, stage_environment, threads_per_stage
 from flows.resources import accelerator_limit
 from tests.conftest import REPO
 
@@ -58,6 +58,17 @@ def test_the_gpu_limit_is_named_after_the_host_and_the_visible_gpu():
     assert accelerator_limit({"CUDA_VISIBLE_DEVICES": "1"}, "box") == "gpu-box-1"
     assert accelerator_limit({"CUDA_VISIBLE_DEVICES": "0,1"}, "box") == "gpu-box-0+1"
     assert accelerator_limit({}, "box") == "gpu-box-0"
+
+
+def test_stages_side_by_side_share_the_cores_out_and_a_users_setting_wins(monkeypatch):
+    assert threads_per_stage(cores=2, parallelism=2, stages=6) == 1
+    assert threads_per_stage(cores=16, parallelism=4, stages=3) == 5
+    assert threads_per_stage(cores=2, parallelism=2, stages=1) == 2  # alone: every core
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert stage_environment(1)["OMP_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in stage_environment()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert stage_environment(1)["OMP_NUM_THREADS"] == "3"
 
 
 DVC_FAILURE = [
