@@ -38,8 +38,8 @@ repro: env  ## run the whole pipeline (DVC decides what is out of date)
 pull: env  ## restore every stage some host already ran (shared DVC remote), train what is new
 	dvc repro --pull
 
-test: env weights  ## the whole suite, integration tests included (what CI runs)
-	pytest
+test: env weights  ## the whole suite, integration tests included (what CI runs), a worker per core
+	pytest -n auto --dist loadgroup
 
 test-fast: env  ## unit tests only
 	pytest -m "not slow"

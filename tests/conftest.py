@@ -16,6 +16,28 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def pytest_configure(config) -> None:
+    """`make test` runs xdist workers: each one's torch / BLAS threads, and its subprocesses',
+    are its share of the cores. Processes that each take a thread per core oversubscribe them
+    and run several times slower (a 46 s training took 340 s beside another one)."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    if workers > 1:
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, str(max(1, (os.cpu_count() or 1) // workers)))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under xdist (`--dist loadgroup`) the tests that share a costly fixture share a worker:
+    every user of the session `pipeline` together, the rest by module (their module fixtures
+    start servers)."""
+    for item in items:
+        group = "pipeline" if "pipeline" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 PROJECT_FILES = [
     "stages",
     "flows",
