@@ -39,7 +39,7 @@ pull: env  ## restore every stage some host already ran (shared DVC remote), tra
 	dvc repro --pull
 
 test: env weights  ## the whole suite, integration tests included (what CI runs), a worker per core
-	pytest -n auto --dist loadgroup
+	pytest -n auto
 
 test-fast: env  ## unit tests only
 	pytest -m "not slow"

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+GROUPS_FOLDER = "ML_PIPELINES_TEST_GROUPS"  # where xdist workers say which tests go together
 
 
 def pytest_configure(config) -> None:
@@ -27,15 +29,41 @@ def pytest_configure(config) -> None:
     if workers > 1:
         for name in THREAD_VARIABLES:
             os.environ.setdefault(name, str(max(1, (os.cpu_count() or 1) // workers)))
+    elif getattr(config.option, "numprocesses", None):  # the controller, before the workers
+        os.environ[GROUPS_FOLDER] = tempfile.mkdtemp(prefix="test-groups-")
+
+
+def shared_worker_group(item) -> str:
+    """Tests that share a costly fixture share a worker: every user of the session `pipeline`
+    together, the rest by module (module fixtures start servers; later tests build on earlier
+    ones)."""
+    return "pipeline" if "pipeline" in item.fixturenames else item.nodeid.split("::")[0]
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Under xdist (`--dist loadgroup`) the tests that share a costly fixture share a worker:
-    every user of the session `pipeline` together, the rest by module (their module fixtures
-    start servers)."""
-    for item in items:
-        group = "pipeline" if "pipeline" in item.fixturenames else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+    folder = os.environ.get(GROUPS_FOLDER)
+    if folder and hasattr(config, "workerinput"):
+        groups = {item.nodeid: shared_worker_group(item) for item in items}
+        (Path(folder) / f"{config.workerinput['workerid']}.json").write_text(json.dumps(groups))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's own `xdist_group` marks do nothing under pytest 9.2 (xdist 3.8 renames
+    `item._nodeid`, which pytest no longer reads), so the groups the workers wrote at
+    collection become the scopes of xdist's scope scheduler."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                self.groups = {}
+                for path in Path(os.environ[GROUPS_FOLDER]).glob("*.json"):
+                    self.groups.update(json.loads(path.read_text()))
+            return self.groups.get(nodeid, nodeid.split("::")[0])
+
+    return SharedFixtureScheduling(config, log)
 
 
 PROJECT_FILES = [
