@@ -5,6 +5,7 @@ MobileNetV2 file as the course teaches (benchmarks/transfer.py compares it with 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,8 @@ def test_greyscale_product_photos_are_learned_from_imagenet_weights(tmp_path: Pa
     assert metrics["test"]["f1_macro"] > 0.5, metrics["test"]
     report = (reports / "report.md").read_text()
     assert "mobilenet_v2 from ImageNet weights IMAGENET1K_V1 (the new head alone for 1" in report
-    assert "at 64 px for 12 epochs" in report and "did not learn" not in report
+    epochs = re.search(r"at 64 px for (\d+) epochs", report)
+    assert epochs and 1 < int(epochs.group(1)) <= 12, report  # early stopping may end it sooner
+    assert "did not learn" not in report
     submission = pd.read_csv(reports / "submission.csv")
     assert len(submission) == 20 and set(submission["Expected"]) <= set(sizes)
