@@ -348,7 +348,7 @@ def run_graph(
         retry_delay_seconds=exponential_backoff(backoff_factor=retry_delay)(retries),
     )
 
-    threads = cores
+    threads = cores  # set per graph level below, read by start()
 
     def start(stage: Stage) -> PrefectFuture:
         limit = gpu_limit if needs_accelerator(stage) else None

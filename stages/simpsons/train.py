@@ -57,15 +57,22 @@ def loaders(train: dict, val: dict, params: TrainParams, classes: int, device: s
 
 def describe_training(params: TrainParams, image_size: int, epochs_run: int) -> str:
     """One phrase for the report: the network, where it started, the size and the epochs."""
-    if params.pretrained is False:
-        start = "from scratch"
+
+    def epochs(count: int) -> str:
+        return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+    pretrained = params.pretrained
+    if pretrained is False:
+        return f"{params.architecture} from scratch at {image_size} px for {epochs(epochs_run)}"
+    if isinstance(pretrained, str) and pretrained.endswith((".pth", ".pt")):
+        weights = f"the weights in {pretrained}"
     else:
-        weights = "DEFAULT" if params.pretrained is True else params.pretrained
-        start = (
-            f"from ImageNet weights {weights} (the new head alone for {params.freeze_epochs} "
-            f"epochs, then the backbone at {params.backbone_lr_factor:g}x the learning rate)"
-        )
-    return f"{params.architecture} {start} at {image_size} px for {epochs_run} epochs"
+        weights = f"ImageNet weights {'DEFAULT' if pretrained is True else pretrained}"
+    return (
+        f"{params.architecture} from {weights} (the new head alone for "
+        f"{epochs(params.freeze_epochs)}, then the backbone at {params.backbone_lr_factor:g}x "
+        f"the learning rate) at {image_size} px for {epochs(epochs_run)}"
+    )
 
 
 def run(ctx: StepContext) -> None:
