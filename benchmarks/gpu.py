@@ -111,7 +111,7 @@ class Workload:
     loss: Callable[[pl.LightningModule, Any], torch.Tensor]
     # items in a batch: an int, or a tensor on the batch's device (summed lazily: no host sync)
     items_in: Callable[[Any], int | torch.Tensor]
-    channels_last: bool = False  # the task's train.py puts the module in channels_last on CUDA
+    channels_last: bool = False  # the task's train.py puts the module in channels_last
     loader_arguments: dict[str, Any] = field(default_factory=dict)
 
     def loader(self, device: str) -> DataLoader:
@@ -251,6 +251,7 @@ def detection(size: int, batch_size: int, batches: int, tiny: bool) -> Workload:
         dataset=Cycled(CachedDetections(cached, augment=augment), batches * batch_size),
         loss=lambda m, batch: sum(m.network(*batch).values()),
         items_in=batch_length,
+        channels_last=True,
         loader_arguments={"batch_size": batch_size, "shuffle": True, "collate_fn": collate},
     )
 
@@ -389,7 +390,7 @@ def pipeline_throughput(
     work: Workload, device: str, warmup: int, steps: int
 ) -> tuple[float, float | None, pl.Trainer]:
     """(a): `make_trainer`'s Lightning fit of the task's module on its DataLoader."""
-    if work.channels_last and device == "cuda":
+    if work.channels_last:
         work.module = work.module.to(memory_format=torch.channels_last)
     timer = StepTimer(warmup, steps, work.items_in, device)
     # no progress bar whatever the terminal (make_trainer shows one on a tty), no validation
@@ -432,7 +433,7 @@ def bare_throughput(
     samples = list(itertools.islice(work.loader(device), min(BARE_BATCHES, warmup + steps)))
     counts = [int(work.items_in(batch)) for batch in samples]
     module = work.module.to(device)
-    if work.channels_last and device == "cuda":
+    if work.channels_last:
         module = module.to(memory_format=torch.channels_last)
     module.train()
     batches = [move_data_to_device(batch, torch.device(device)) for batch in samples]
@@ -504,7 +505,7 @@ def measure(task: str, device: str, tiny: bool, batch_size: int, warmup: int, st
         "batch": batch_size,
         "size": size,
         "amp": AMP_NAMES[precision_for(device)],
-        "channels_last": work.channels_last and device == "cuda",
+        "channels_last": work.channels_last,
         "num_workers": loader_options(device)["num_workers"],
         "warmup_steps": warmup,
         "steps": steps,

@@ -41,9 +41,21 @@ def resolve_device(preference: str) -> str:
     return preference
 
 
-def precision_for(device: str) -> str:
+def native_bf16_cpu() -> bool:
+    """The CPU has AMX tiles: oneDNN runs bf16 convolutions and matrix products on them (here
+    UNet 246 -> 103 ms a step, FCOS 783 -> 402, the LSTM decoder 118 -> 90); without AMX,
+    bf16 is emulated and slower than float32."""
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch's own (private) probe
+    return bool(check and check())
+
+
+def precision_for(device: str, bf16_on_cpu: bool = False) -> str:
+    """Mixed precision on CUDA; on a CPU only for models that gain from it (`bf16_on_cpu`:
+    depthwise convolutions and small regressions do not) and only with AMX."""
     if device == "cuda":
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if device == "cpu" and bf16_on_cpu and native_bf16_cpu():
+        return "bf16-mixed"
     return "32-true"
 
 
@@ -65,14 +77,16 @@ class MlflowEpochMetrics(pl.Callback):
             mlflow.log_metrics(metrics, step=trainer.current_epoch)
 
 
-def make_trainer(device: str, max_epochs: int, **overrides: Any) -> pl.Trainer:
+def make_trainer(
+    device: str, max_epochs: int, bf16_on_cpu: bool = False, **overrides: Any
+) -> pl.Trainer:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banner, no tips
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # torch 2.13 vs Lightning 2.6
     options: dict[str, Any] = {
         "accelerator": device,
         "devices": 1,
         "max_epochs": max_epochs,
-        "precision": precision_for(device),
+        "precision": precision_for(device, bf16_on_cpu),
         "gradient_clip_val": 1.0,
         "logger": False,
         "enable_checkpointing": False,
@@ -192,6 +206,7 @@ def fit_on_datasets(
     checkpoints: Path,
     monitor: str,
     collate_fn: Any = None,
+    bf16_on_cpu: bool = False,
 ) -> tuple[pl.LightningModule, list[dict[str, float]], int]:
     """`fit_resumable` on shuffled training batches and double-size validation batches;
     `params` is a task's train section (batch_size, epochs, patience, min_steps: `budget`)."""
@@ -212,6 +227,7 @@ def fit_on_datasets(
         monitor=monitor,
         mode="max",
         patience=patience,
+        bf16_on_cpu=bf16_on_cpu,
     )
 
 
@@ -227,6 +243,7 @@ def fit_resumable(
     patience: int | None = None,
     every_n_train_steps: int = 20,
     extra_callbacks: list[pl.Callback] | None = None,
+    bf16_on_cpu: bool = False,
 ) -> tuple[pl.LightningModule, list[dict[str, float]], int]:
     """Fit with a checkpoint every epoch and every few steps in `checkpoints`; if a previous run
     of the same configuration was interrupted there, continue from its last checkpoint instead
@@ -268,7 +285,9 @@ def fit_resumable(
     ]
     if patience is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
-    trainer = make_trainer(device, max_epochs, enable_checkpointing=True, callbacks=callbacks)
+    trainer = make_trainer(
+        device, max_epochs, bf16_on_cpu, enable_checkpointing=True, callbacks=callbacks
+    )
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resumed else None)
     if best.best_model_path:
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)

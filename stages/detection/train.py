@@ -46,7 +46,7 @@ def train_detector(
         image_size=image_size,
         learning_rate=params.learning_rate,
         weight_decay=params.weight_decay,
-    )
+    ).to(memory_format=torch.channels_last)
     return fit_on_datasets(
         module,
         CachedDetections(train, augment=params.augment),
@@ -56,6 +56,7 @@ def train_detector(
         checkpoints,
         monitor=MONITOR,
         collate_fn=collate,
+        bf16_on_cpu=True,
     )
 
 

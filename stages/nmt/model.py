@@ -592,9 +592,10 @@ def beam_search(
 def translation_loss(
     logits: Tensor, targets: Tensor, pad_id: int, label_smoothing: float = 0.1
 ) -> Tensor:
-    """Mean token cross entropy over non-pad targets, with label smoothing."""
+    """Mean token cross entropy over non-pad targets, with label smoothing, in float32 (the
+    logits are bf16 under mixed precision)."""
     return F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)),
+        logits.reshape(-1, logits.size(-1)).float(),
         targets.reshape(-1),
         ignore_index=pad_id,
         label_smoothing=label_smoothing,

@@ -215,6 +215,7 @@ def train_model(
         monitor=MONITOR,
         mode="max",
         patience=patience,
+        bf16_on_cpu=True,
     )
 
 

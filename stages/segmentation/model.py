@@ -223,7 +223,7 @@ class LesionSegmenter(pl.LightningModule):
         self.loss = build_loss(loss)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.network(images)
+        return self.network(images).float()  # losses and IoU in float32 under mixed precision
 
     def training_step(self, batch, _):
         images, masks = batch
