@@ -31,14 +31,17 @@ def timed_stages(clone: Path, env: dict[str, str], log: Path) -> tuple[dict[str,
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     current, since = None, started
-    with subprocess.Popen(
-        [str(VENV_BIN / "dvc"), "repro"],
-        cwd=clone,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process, log.open("w") as output:
+    with (
+        subprocess.Popen(
+            [str(VENV_BIN / "dvc"), "repro"],
+            cwd=clone,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as process,
+        log.open("w") as output,
+    ):
         for line in process.stdout:
             output.write(line)
             match = STAGE_START.search(line)

@@ -125,7 +125,8 @@ class Seq2SeqAttention(nn.Module):
 
     Each decoder step: LSTM([emb(y_{t-1}); feed_{t-1}]) -> h_t; attention(h_t, memory) ->
     context c_t; feed_t = tanh(W [h_t; c_t]); logits = W_o feed_t. Teacher forcing runs the same
-    step in a loop, so it is exactly the incremental decoder and is causal by construction.
+    step in a loop (the projection W_o after it, over every step at once), so it is exactly the
+    incremental decoder and is causal by construction.
     """
 
     def __init__(
@@ -189,7 +190,8 @@ class Seq2SeqAttention(nn.Module):
             feed=memory.new_zeros(batch, self.hidden_size),
         )
 
-    def _step(self, state: Seq2SeqState, tokens: Tensor) -> tuple[Tensor, Seq2SeqState, Tensor]:
+    def _step(self, state: Seq2SeqState, tokens: Tensor) -> tuple[Seq2SeqState, Tensor]:
+        """One decoder step up to the attentional vector (`feed` of the new state)."""
         embedded = self.dropout(self.tgt_embedding(tokens))
         inputs = torch.cat([embedded, state.feed], dim=-1).unsqueeze(1)
         output, (hidden, cell) = self.decoder(inputs, (state.hidden, state.cell))
@@ -198,23 +200,26 @@ class Seq2SeqAttention(nn.Module):
         weights = scores.masked_fill(~state.mask, float("-inf")).softmax(dim=-1)
         context = torch.bmm(weights.unsqueeze(1), state.memory).squeeze(1)
         feed = torch.tanh(self.combine(torch.cat([query, context], dim=-1)))
-        logits = self.output(self.dropout(feed))
-        new_state = Seq2SeqState(state.memory, state.keys, state.mask, hidden, cell, feed)
-        return logits, new_state, weights
+        return Seq2SeqState(state.memory, state.keys, state.mask, hidden, cell, feed), weights
+
+    def _logits(self, feed: Tensor) -> Tensor:
+        return self.output(self.dropout(feed))
 
     def decode_step(
         self, state: Seq2SeqState, prev_tokens: Tensor
     ) -> tuple[Tensor, Seq2SeqState, Tensor]:
-        logits, state, weights = self._step(state, prev_tokens)
-        return logits.log_softmax(dim=-1), state, weights
+        state, weights = self._step(state, prev_tokens)
+        return self._logits(state.feed).log_softmax(dim=-1), state, weights
 
     def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
         state = self.encode(src)
-        steps = []
+        feeds = []
         for t in range(tgt_in.size(1)):
-            logits, state, _ = self._step(state, tgt_in[:, t])
-            steps.append(logits)
-        return torch.stack(steps, dim=1)
+            state, _ = self._step(state, tgt_in[:, t])
+            feeds.append(state.feed)
+        # the vocabulary projection (most of a step's work) once over every step: one large
+        # matrix product instead of one per token
+        return self._logits(torch.stack(feeds, dim=1))
 
 
 # --------------------------------------------------------------------------------------------
