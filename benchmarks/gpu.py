@@ -316,7 +316,7 @@ def nmt(size: int, batch_size: int, batches: int, tiny: bool) -> Workload:
 
 def timeseries(size: int, batch_size: int, batches: int, tiny: bool) -> Workload:
     from stages.timeseries.params import RnnParams
-    from stages.timeseries.rnn import FUTURE_FEATURES, SeriesRNN, Windows
+    from stages.timeseries.rnn import FUTURE_FEATURES, SeriesRNN, Windows, gathered
 
     params = RnnParams()
     series = 10 if tiny else 54 * 33  # the Kaggle store-sales stores x families
@@ -342,6 +342,7 @@ def timeseries(size: int, batch_size: int, batches: int, tiny: bool) -> Workload
         batch_size=batch_size,
         module=module,
         dataset=Windows(values, observed, known, size, horizon, params.stride),
+        loader_arguments={"batch_size": batch_size, "shuffle": True, "collate_fn": gathered},
         loss=masked_mse,
         items_in=batch_length,
     )

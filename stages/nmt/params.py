@@ -69,6 +69,9 @@ class Seq2SeqSpec(ModelSchedule):
     layers: int = Field(default=1, ge=1)
     dropout: float = Field(default=0.2, ge=0, lt=1)
     attention: Literal["bahdanau", "luong"] = "bahdanau"
+    input_feeding: bool = Field(
+        default=True, description="the last attentional vector feeds the next step (sequential)"
+    )
 
 
 class TransformerSpec(ModelSchedule):

@@ -278,7 +278,7 @@ def test_a_dead_host_crashes_its_run_and_another_host_finishes_it(team, hosts, t
 SLOW_CATBOOST = {
     "name": "catboost",
     "depth": 6,
-    "iterations": 3000,
+    "iterations": 1000,
     "learning_rate": 0.02,
     "random_seed": 0,
 }
