@@ -56,7 +56,8 @@ def train_detector(
         checkpoints,
         monitor=MONITOR,
         collate_fn=collate,
-        bf16_on_cpu=True,
+        # no bf16 on a CPU: 1.7x faster an epoch, but the built-in run fell from 0.897 to 0.842
+        # validation mAP@0.5 (box regression in bf16)
     )
 
 
