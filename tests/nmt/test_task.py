@@ -367,6 +367,7 @@ def test_each_model_may_have_its_own_schedule_and_the_rest_is_its_shape():
         "layers",
         "dropout",
         "attention",
+        "input_feeding",
     }
     assert Seq2SeqSpec(name="x", architecture="seq2seq").warmup_steps is None  # train's
 
