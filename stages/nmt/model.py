@@ -132,7 +132,8 @@ class Seq2SeqAttention(nn.Module):
     projection W_o after it, over every step at once), so it is exactly the incremental decoder
     and causal by construction. Without it, h_t does not depend on the attention, so teacher
     forcing runs the LSTM over the whole target in one fused call and attends for all steps at
-    once: several times faster a training step on a CPU, the incremental decoder unchanged.
+    once: 1.5-2x a training step on a CPU (an epoch 19 -> 15 s), the incremental decoder
+    unchanged.
     """
 
     def __init__(
