@@ -41,25 +41,6 @@ SPECS = {
         "dropout": 0.1,
         "attention": "luong",
     },
-    # without input feeding teacher forcing runs in one pass: the same contracts must hold
-    "bahdanau-parallel": {
-        "architecture": "seq2seq",
-        "embedding": 16,
-        "hidden": 24,
-        "layers": 2,
-        "dropout": 0.1,
-        "attention": "bahdanau",
-        "input_feeding": False,
-    },
-    "luong-parallel": {
-        "architecture": "seq2seq",
-        "embedding": 16,
-        "hidden": 24,
-        "layers": 1,
-        "dropout": 0.1,
-        "attention": "luong",
-        "input_feeding": False,
-    },
     "transformer": {
         "name": "small-transformer",
         "architecture": "transformer",
@@ -71,6 +52,10 @@ SPECS = {
         "dropout": 0.1,
         "max_len": 64,
     },
+}
+# without input feeding teacher forcing runs in one pass: the same contracts must hold
+SPECS |= {
+    f"{arch}-parallel": {**SPECS[arch], "input_feeding": False} for arch in ("bahdanau", "luong")
 }
 ARCHS = list(SPECS)
 
