@@ -36,7 +36,9 @@ def create_users(url: str, admin_password: str, users: dict[str, str]) -> list[s
         except urllib.error.HTTPError as exc:
             body = exc.read().decode(errors="replace")
             if "RESOURCE_ALREADY_EXISTS" not in body:
-                raise SystemExit(f"error: creating MLflow user {user}: {exc.code} {body[:300]}")
+                raise SystemExit(
+                    f"error: creating MLflow user {user}: {exc.code} {body[:300]}"
+                ) from None
     return created
 
 
