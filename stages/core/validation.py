@@ -70,7 +70,7 @@ def run_checks(task: str, checks: list[TableCheck], facts: dict[str, Any]) -> Va
             check.name
         ).add_batch_definition_whole_dataframe("all")
         # a suite kept out of the context's store: adding to the store deep-copies every
-        # expectation (3 of a validate's 10 s)
+        # expectation (validate churn 10.5 -> 9.7 s)
         suite = gx.ExpectationSuite(name=f"{task}.{check.name}", expectations=check.expectations)
         batch = batch_definition.get_batch(batch_parameters={"dataframe": check.frame})
         result = batch.validate(suite, result_format="SUMMARY")
