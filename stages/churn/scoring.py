@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 from stages.churn.preprocess import HOLDOUT
 from stages.churn.schema import FEATURES, TARGET
@@ -18,12 +18,26 @@ from stages.core.context import StepContext
 SEGMENT = "HasContractPhone"  # churn differs most by contract type: the per-group view
 
 
+def rank_roc_auc(positive: np.ndarray, probability: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney U of the positives' ranks (ties averaged): equal to
+    sklearn's `roc_auc_score`, which validates its input on every call and made the bootstrap's
+    thousands of calls 13x slower (2.3 vs 0.17 ms on 1,761 clients)."""
+    ranks = rankdata(probability)
+    positives = int(positive.sum())
+    negatives = len(positive) - positives
+    if not positives or not negatives:
+        raise ValueError("ROC-AUC needs both classes among the scored clients")
+    u_statistic = ranks[positive].sum() - positives * (positives + 1) / 2
+    return float(u_statistic / (positives * negatives))
+
+
 def item_scores(holdout: pd.DataFrame, probability: np.ndarray) -> ItemScores:
     y = holdout[TARGET].to_numpy()
+    positive = y == 1
     probability = np.asarray(probability, dtype=float)
 
     def roc_auc(indices: np.ndarray) -> float:
-        return float(roc_auc_score(y[indices], probability[indices]))
+        return rank_roc_auc(positive[indices], probability[indices])
 
     return ItemScores(
         metric=roc_auc,
