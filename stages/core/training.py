@@ -20,8 +20,6 @@ import lightning.pytorch as pl
 import torch
 
 log = logging.getLogger(__name__)
-# What a train stage writes beside its networks (`write_training_record`).
-HISTORY_FILE, SELECTION_FILE = "history.csv", "selection.json"
 
 
 def resolve_device(preference: str) -> str:
@@ -361,24 +359,3 @@ def select_member(trained: Mapping[str, TrainedMember], monitor: str, tag: str) 
     tracking.log_metrics({f"selected_{monitor}": trained[selected].best[monitor]})
     mlflow.set_tag(tag, selected)
     return selected
-
-
-def write_training_record(
-    folder: Path,
-    trained: Mapping[str, TrainedMember],
-    name_column: str,
-    selection: Mapping[str, Any],
-    run_info: Mapping[str, Any],
-) -> None:
-    """Beside the saved networks in a train stage's output: every member's per-epoch history
-    (HISTORY_FILE), the selection (SELECTION_FILE) and the registered run (RUN_INFO_FILE)."""
-    import pandas as pd
-
-    from stages.core.fsio import dump_json
-    from stages.core.tracking import RUN_INFO_FILE
-
-    history = [{name_column: name, **row} for name, m in trained.items() for row in m.rows]
-    pd.DataFrame(history).to_csv(folder / HISTORY_FILE, index=False)
-    (folder / SELECTION_FILE).write_text(dump_json(selection), encoding="utf-8")
-    run_info = {**run_info, "device": selection.get("device")}
-    (folder / RUN_INFO_FILE).write_text(dump_json(run_info), encoding="utf-8")

@@ -15,7 +15,9 @@ import torch
 from stages.core.context import StepContext
 from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
-from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
+from stages.core.records import HISTORY_FILE, SELECTION_FILE
+from stages.core.training import resolve_device
+from stages.detection.files import CLASSES_TABLE, MODELS_TABLE
 from stages.detection.model import mean_average_precision, score_targets
 from stages.detection.params import EvaluateParams
 from stages.detection.scoring import (
@@ -27,7 +29,6 @@ from stages.detection.scoring import (
 )
 from stages.detection.train import DETECTORS_DIR
 
-MODELS_TABLE, CLASSES_TABLE = "models.csv", "classes.csv"
 IOU = 0.5
 
 

@@ -14,10 +14,10 @@ from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
 from stages.core.imagesize import chosen_size
 from stages.core.splits import SPLITS, random_splits
+from stages.detection.files import SPLITS_FILE
 from stages.detection.schema import scan, usable
 
 REAL_SIZE = 416  # the hard-hat images' side
-SPLITS_FILE = "splits.json"
 
 
 def letterbox(path: str, size: int) -> tuple[np.ndarray, float]:

@@ -6,6 +6,7 @@ import pandas as pd
 
 from stages.core.context import StepContext
 from stages.core.fsio import read_json
+from stages.core.records import SELECTION_FILE
 from stages.core.reporting import (
     data_section,
     did_not_learn_section,
@@ -15,9 +16,7 @@ from stages.core.reporting import (
     split_sizes,
     write_report,
 )
-from stages.core.training import SELECTION_FILE
-from stages.detection.evaluate import CLASSES_TABLE, MODELS_TABLE
-from stages.detection.preprocess import SPLITS_FILE
+from stages.detection.files import CLASSES_TABLE, MODELS_TABLE, SPLITS_FILE
 
 
 def models_table(models: pd.DataFrame, selection: dict) -> pd.DataFrame:

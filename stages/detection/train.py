@@ -11,6 +11,7 @@ import torch
 from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import read_json, staged_outputs
+from stages.core.records import write_training_record
 from stages.core.training import (
     checkpoint_dir,
     fit_on_datasets,
@@ -18,11 +19,10 @@ from stages.core.training import (
     seed_everything,
     select_member,
     train_members,
-    write_training_record,
 )
+from stages.detection.files import SPLITS_FILE
 from stages.detection.model import CachedDetections, Detector, collate
 from stages.detection.params import ModelSpec, TrainParams
-from stages.detection.preprocess import SPLITS_FILE
 
 DETECTORS_DIR = "detectors"
 MONITOR = "val_map_50"

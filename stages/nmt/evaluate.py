@@ -14,7 +14,8 @@ from matplotlib.ticker import MaxNLocator
 from stages.core.context import StepContext
 from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
-from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
+from stages.core.records import HISTORY_FILE, SELECTION_FILE
+from stages.core.training import resolve_device
 from stages.nmt.decoding import (
     Translation,
     chrf,
@@ -23,11 +24,11 @@ from stages.nmt.decoding import (
     sacre_bleu,
     token_bleu,
 )
+from stages.nmt.files import EXAMPLES_TABLE, LENGTH_TABLE, MODELS_TABLE
 from stages.nmt.params import EvaluateParams
 from stages.nmt.preprocess import SplitData, load_split, load_tokenizers, split_summary
 from stages.nmt.scoring import LENGTH_BUCKETS, bucket_label, item_scores, registered_scorer
 
-MODELS_TABLE, LENGTH_TABLE, EXAMPLES_TABLE = "models.csv", "bleu_by_length.csv", "examples.csv"
 DECODINGS = ("greedy", "beam")
 ATTENTION_TOKENS = (4, 14)  # heatmaps: test sentences with this many source tokens
 

@@ -20,13 +20,13 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
 from stages.core.splits import SPLITS, random_splits
+from stages.nmt.files import SPLITS_FILE
 from stages.nmt.params import PreprocessParams
 from stages.nmt.schema import read_corpus, usable
 
 PAD, BOS, EOS, UNK = "[PAD]", "[BOS]", "[EOS]", "[UNK]"
 SPECIALS = (PAD, BOS, EOS, UNK)
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
-SPLITS_FILE = "splits.json"
 TOKENIZER_FILES = {"source": "tokenizer_source.json", "target": "tokenizer_target.json"}
 LANGUAGES = {"en-ru": ("en", "ru"), "ru-en": ("ru", "en")}
 

@@ -22,14 +22,8 @@ from stages.core.context import StepContext
 from stages.core.fsio import read_json
 from stages.core.training import resolve_device
 from stages.nmt.decoding import decode_all
-from stages.nmt.preprocess import (
-    SPLITS_FILE,
-    TOKENIZER_FILES,
-    UNK_ID,
-    SplitData,
-    encode,
-    load_split,
-)
+from stages.nmt.files import SPLITS_FILE
+from stages.nmt.preprocess import TOKENIZER_FILES, UNK_ID, SplitData, encode, load_split
 
 TOKENIZERS_ARTIFACT = "tokenizers"  # train logs tokenizer_*.json here, beside the model
 # source length buckets in words: (lowest, highest) inclusive

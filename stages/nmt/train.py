@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import staged_outputs
+from stages.core.records import write_training_record
 from stages.core.training import (
     checkpoint_dir,
     fit_resumable,
@@ -28,7 +29,6 @@ from stages.core.training import (
     select_member,
     train_members,
     training_budget,
-    write_training_record,
 )
 from stages.nmt.decoding import MODELS_DIR, collate, decode_all, sacre_bleu
 from stages.nmt.model import build_model, translation_loss

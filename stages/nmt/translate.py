@@ -17,7 +17,7 @@ from stages.core.context import TaskPaths
 from stages.core.errors import USER_ERROR_EXIT, UserError
 from stages.core.fsio import read_json
 from stages.core.params import PARAMS_FILE, load_params
-from stages.core.training import SELECTION_FILE
+from stages.core.records import SELECTION_FILE
 from stages.nmt.decoding import decode_all, load_models
 from stages.nmt.params import EvaluateParams
 from stages.nmt.preprocess import TOKENIZER_FILES, encode, load_tokenizers

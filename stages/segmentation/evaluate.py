@@ -12,13 +12,13 @@ import torch
 from stages.core.context import StepContext
 from stages.core.evaluation import SameData, publish_evaluation
 from stages.core.fsio import read_json
-from stages.core.training import HISTORY_FILE, SELECTION_FILE, resolve_device
+from stages.core.records import HISTORY_FILE, SELECTION_FILE
+from stages.core.training import resolve_device
+from stages.segmentation.files import PAIRS_TABLE, PER_IMAGE_TABLE
 from stages.segmentation.model import build_network, iou_dice, predict_logits, thresholded_iou
 from stages.segmentation.params import EvaluateParams, ModelSpec
 from stages.segmentation.scoring import item_scores, registered_scorer
 from stages.segmentation.train import PAIRS_DIR
-
-PAIRS_TABLE, PER_IMAGE_TABLE = "pairs.csv", "per_image.csv"
 
 
 def load_pairs(models_dir) -> dict[str, torch.nn.Module]:

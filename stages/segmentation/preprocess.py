@@ -13,11 +13,11 @@ from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
 from stages.core.imagesize import chosen_size
 from stages.core.splits import SPLITS, random_splits
+from stages.segmentation.files import SPLITS_FILE
 from stages.segmentation.schema import read_mask, scan, usable
 
 # The usual PH2 protocol resizes to 256; the small builtin images train in minutes at 64.
 BUILTIN_SIZE, PROTOCOL_SIZE = 64, 256
-SPLITS_FILE = "splits.json"
 
 
 def load_pair(image: str, mask: str, size: int) -> tuple[np.ndarray, np.ndarray]:

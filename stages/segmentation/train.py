@@ -12,6 +12,7 @@ import torch
 from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import staged_outputs
+from stages.core.records import write_training_record
 from stages.core.training import (
     budget,
     checkpoint_dir,
@@ -20,7 +21,6 @@ from stages.core.training import (
     seed_everything,
     select_member,
     train_members,
-    write_training_record,
 )
 from stages.segmentation.model import CachedPairs, LesionSegmenter
 from stages.segmentation.params import ModelSpec, TrainParams

@@ -16,13 +16,13 @@ from torchmetrics.classification import (
 
 from stages.core.context import StepContext
 from stages.core.evaluation import SameData, publish_evaluation
+from stages.core.records import HISTORY_FILE
 from stages.core.training import resolve_device
+from stages.simpsons.files import PER_CLASS
 from stages.simpsons.model import build_network
 from stages.simpsons.params import EvaluateParams
 from stages.simpsons.scoring import item_scores, registered_scorer
-from stages.simpsons.train import HISTORY_FILE, MODEL_FILE, predict
-
-PER_CLASS = "per_class.csv"
+from stages.simpsons.train import MODEL_FILE, predict
 
 
 def load_network(path) -> tuple[torch.nn.Module, list[str]]:

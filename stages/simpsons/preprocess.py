@@ -11,10 +11,10 @@ from PIL import Image
 
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, staged_outputs
+from stages.simpsons.files import CLASSES_FILE
 from stages.simpsons.schema import ImageIndex, read_test_labels, scan
 
 SPLITS = ("train", "val", "test", "predict")
-CLASSES_FILE = "classes.json"
 
 
 def assign_splits(

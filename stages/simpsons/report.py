@@ -15,8 +15,7 @@ from stages.core.reporting import (
     split_sizes,
     write_report,
 )
-from stages.simpsons.evaluate import PER_CLASS
-from stages.simpsons.preprocess import CLASSES_FILE
+from stages.simpsons.files import CLASSES_FILE, PER_CLASS
 
 
 def report_markdown(

@@ -15,7 +15,7 @@ from stages.core.comparison import ItemScores, Unscorable, mean_metric
 from stages.core.context import StepContext
 from stages.core.fsio import read_json
 from stages.core.training import resolve_device
-from stages.simpsons.preprocess import CLASSES_FILE
+from stages.simpsons.files import CLASSES_FILE
 from stages.simpsons.train import predict
 
 SHOWN = 6

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
+from stages.core.records import HISTORY_FILE
 from stages.core.training import (
     budget,
     checkpoint_dir,
@@ -23,11 +24,11 @@ from stages.core.training import (
     resolve_device,
     seed_everything,
 )
+from stages.simpsons.files import CLASSES_FILE
 from stages.simpsons.model import CachedImages, ImageClassifier, eval_transform, train_transform
 from stages.simpsons.params import TrainParams
-from stages.simpsons.preprocess import CLASSES_FILE
 
-MODEL_FILE, HISTORY_FILE = "model.pt", "history.csv"
+MODEL_FILE = "model.pt"
 
 
 def class_weights(labels: torch.Tensor, classes: int) -> torch.Tensor:

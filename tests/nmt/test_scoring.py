@@ -21,10 +21,10 @@ from stages.core.params import parse_params
 from stages.nmt.corpus import load_pairs
 from stages.nmt.decoding import decode_all
 from stages.nmt.evaluate import bleu_by_length
+from stages.nmt.files import SPLITS_FILE
 from stages.nmt.model import build_model
 from stages.nmt.preprocess import (
     PAD_ID,
-    SPLITS_FILE,
     TOKENIZER_FILES,
     encode,
     load_tokenizers,
