@@ -269,21 +269,22 @@ def causal_mask(length: int, device: torch.device) -> Tensor:
 class TransformerState:
     memory: Tensor  # [N, S, D] encoder output
     padding: Tensor  # [N, S] True on padded source positions
-    prefix: Tensor  # [N, t] target tokens fed so far (bos first)
+    layer_inputs: tuple[Tensor, ...]  # per decoder layer, its inputs so far [N, t, D]
 
     def select(self, index: Tensor) -> TransformerState:
         return TransformerState(
             memory=self.memory.index_select(0, index),
             padding=self.padding.index_select(0, index),
-            prefix=self.prefix.index_select(0, index),
+            layer_inputs=tuple(x.index_select(0, index) for x in self.layer_inputs),
         )
 
 
 class TransformerTranslator(nn.Module):
     """`nn.Transformer` (pre-norm, batch-first) with scaled embeddings and sinusoidal positions.
 
-    Incremental decoding re-runs the decoder over the whole prefix each step (no KV cache) and
-    returns the last decoder layer's cross-attention of the newest position, averaged over heads.
+    Incremental decoding keeps each decoder layer's inputs so far and runs only the newest
+    position through the layers (its self-attention over the kept ones); it returns the last
+    layer's cross-attention of that position, averaged over heads.
     """
 
     def __init__(
@@ -332,12 +333,13 @@ class TransformerTranslator(nn.Module):
             with torch.no_grad():
                 embedding.weight[pad_id].zero_()
 
-    def _embed(self, embedding: nn.Embedding, tokens: Tensor) -> Tensor:
-        length = tokens.size(1)
+    def _embed(self, embedding: nn.Embedding, tokens: Tensor, offset: int = 0) -> Tensor:
+        """Scaled embeddings plus the positions offset, offset + 1, ... of `tokens`' columns."""
+        end = offset + tokens.size(1)
         positions = self.positions
-        if length > positions.size(0):
-            positions = sinusoidal_positions(length, self.d_model, tokens.device)
-        x = embedding(tokens) * math.sqrt(self.d_model) + positions[:length]
+        if end > positions.size(0):
+            positions = sinusoidal_positions(end, self.d_model, tokens.device)
+        x = embedding(tokens) * math.sqrt(self.d_model) + positions[offset:end]
         return self.dropout(x)
 
     def encode(self, src: Tensor) -> TransformerState:
@@ -345,57 +347,55 @@ class TransformerTranslator(nn.Module):
         memory = self.transformer.encoder(
             self._embed(self.src_embedding, src), src_key_padding_mask=padding
         )
-        return TransformerState(memory, padding, src.new_empty(src.size(0), 0))
-
-    def _decode(
-        self, state: TransformerState, tgt: Tensor, with_attention: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        """Decoder output [N, T, D] and, if asked, the last layer's cross-attention [N, T, S]
-        averaged over heads."""
-        x = self._embed(self.tgt_embedding, tgt)
-        mask = causal_mask(tgt.size(1), tgt.device)
-        tgt_padding = tgt == self.pad_id
-        layers = self.transformer.decoder.layers
-        attention = None
-        for i, layer in enumerate(layers):
-            if with_attention and i == len(layers) - 1:
-                # the pre-norm TransformerDecoderLayer.forward, asking the cross-attention for
-                # its weights
-                x = x + layer._sa_block(layer.norm1(x), mask, tgt_padding, True)
-                context, attention = layer.multihead_attn(
-                    layer.norm2(x),
-                    state.memory,
-                    state.memory,
-                    key_padding_mask=state.padding,
-                    need_weights=True,
-                    average_attn_weights=True,
-                )
-                x = x + layer.dropout2(context)
-                x = x + layer._ff_block(layer.norm3(x))
-            else:
-                x = layer(
-                    x,
-                    state.memory,
-                    tgt_mask=mask,
-                    tgt_key_padding_mask=tgt_padding,
-                    memory_key_padding_mask=state.padding,
-                    tgt_is_causal=True,
-                )
-        return self.transformer.decoder.norm(x), attention
+        empty = memory.new_empty(src.size(0), 0, self.d_model)
+        return TransformerState(memory, padding, (empty,) * len(self.transformer.decoder.layers))
 
     def decode_step(
         self, state: TransformerState, prev_tokens: Tensor
     ) -> tuple[Tensor, TransformerState, Tensor]:
-        prefix = torch.cat([state.prefix, prev_tokens.unsqueeze(1)], dim=1)
-        state = TransformerState(state.memory, state.padding, prefix)
-        hidden, attention = self._decode(state, prefix, with_attention=True)
+        # nn.TransformerDecoder has no key-value cache: run over the whole prefix, each step
+        # pays every layer's feed-forward and attention again for every earlier position.
+        # Causal pre-norm layers let the newest position go through alone, attending to the
+        # layer inputs kept from earlier steps (the same numbers, up to float rounding).
+        step = state.layer_inputs[0].size(1)
+        x = self._embed(self.tgt_embedding, prev_tokens.unsqueeze(1), offset=step)
+        layers = self.transformer.decoder.layers
+        kept, attention = [], None
+        for i, (layer, earlier) in enumerate(zip(layers, state.layer_inputs, strict=True)):
+            inputs = torch.cat([earlier, x], dim=1)
+            kept.append(inputs)
+            normed = layer.norm1(inputs)
+            attended = layer.self_attn(normed[:, -1:], normed, normed, need_weights=False)[0]
+            x = x + layer.dropout1(attended)
+            context, weights = layer.multihead_attn(
+                layer.norm2(x),
+                state.memory,
+                state.memory,
+                key_padding_mask=state.padding,
+                need_weights=i == len(layers) - 1,
+                average_attn_weights=True,
+            )
+            attention = weights if weights is not None else attention
+            x = x + layer.dropout2(context)
+            x = x + layer._ff_block(layer.norm3(x))
         assert attention is not None
-        log_probs = self.output(hidden[:, -1]).log_softmax(dim=-1)
-        return log_probs, state, attention[:, -1]
+        log_probs = self.output(self.transformer.decoder.norm(x[:, -1])).log_softmax(dim=-1)
+        return (
+            log_probs,
+            TransformerState(state.memory, state.padding, tuple(kept)),
+            attention[:, -1],
+        )
 
     def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
         state = self.encode(src)
-        hidden, _ = self._decode(state, tgt_in, with_attention=False)
+        hidden = self.transformer.decoder(
+            self._embed(self.tgt_embedding, tgt_in),
+            state.memory,
+            tgt_mask=causal_mask(tgt_in.size(1), tgt_in.device),
+            tgt_key_padding_mask=tgt_in == self.pad_id,
+            memory_key_padding_mask=state.padding,
+            tgt_is_causal=True,
+        )
         return self.output(hidden)
 
 
