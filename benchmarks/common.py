@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,7 +31,21 @@ def fresh_clone(dest: Path) -> Path:
     return dest
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(command: list[str], cwd: Path, env: dict[str, str], log: Path | None = None) -> float:
+    """Seconds `command` took; its output goes to `log` (or nowhere)."""
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+    with log.open("w") if log else open(os.devnull, "w") as output:
+        subprocess.run(
+            command, cwd=cwd, env=env, check=True, stdout=output, stderr=subprocess.STDOUT
+        )
     return round(time.perf_counter() - started, 2)
+
+
+def headlines(clone: Path) -> dict[str, str]:
+    """Each task's headline metric after a run, from reports/summary.json."""
+    summary = json.loads((clone / "reports" / "summary.json").read_text())
+    return {
+        task: f"{headline.get('metric')} {headline.get('value')}"
+        for task, headline in summary.items()
+        if isinstance(headline, dict)
+    }

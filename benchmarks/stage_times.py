@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import VENV_BIN, fresh_clone, project_env
+from common import VENV_BIN, fresh_clone, headlines, project_env
 
 STAGE_START = re.compile(r"Running stage '([^']+)'")
 
@@ -56,15 +56,6 @@ def timed_stages(clone: Path, env: dict[str, str], log: Path) -> tuple[dict[str,
     if current:
         seconds[current] = round(ended - since, 1)
     return seconds, round(ended - started, 1)
-
-
-def headlines(clone: Path) -> dict[str, str]:
-    summary = json.loads((clone / "reports" / "summary.json").read_text())
-    return {
-        task: f"{headline.get('metric')} {headline.get('value')}"
-        for task, headline in summary.items()
-        if isinstance(headline, dict)
-    }
 
 
 def markdown(after: dict, before: dict | None) -> str:

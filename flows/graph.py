@@ -1,6 +1,6 @@
 """The DVC graph as the orchestrator sees it, read from DVC's own index so that dvc.yaml stays
-the one definition of the pipeline: stages, what each waits for, levels that may run at once, and
-which stages need the accelerator."""
+the one definition of the pipeline: stages, what each waits for, how far along its chain each
+one is, and which stages need the accelerator."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """The flows: `task-pipeline` runs one task's DVC stages, `full-pipeline` the whole graph.
 
 Each DVC stage is one Prefect task run (`dvc --wait-for-lock repro -s <stage>`, its output
-streamed into the task run's logs), so DVC still decides what is up to date. Stages run level by
-level of DVC's graph, up to `parallelism` at once; a stage listed in its task's
+streamed into the task run's logs), so DVC still decides what is up to date. A stage starts as
+soon as the stages it depends on have completed, up to `parallelism` at once (no waiting for
+the slowest stage of a graph level: nmt's training runs while the other tasks go on beside it);
+a stage listed in its task's
 ACCELERATED_STEPS first takes the one slot of the GPU's global concurrency limit. A failed stage
 is retried with back-off unless it failed for a user error (exit 2: bad data or params); stages
 downstream of a failure are skipped, independent ones still run.
@@ -302,29 +304,57 @@ def metrics_markdown(root: Path, tasks: list[str]) -> str:
     return "\n".join(parts)
 
 
-def run_bounded(
-    stages: list[Stage], parallelism: int, start, on_gpu
-) -> list[tuple[str, PrefectFuture]]:
-    """Starts every stage with at most `parallelism` running; returns them all finished.
+def run_when_ready(
+    graph: dict[str, Stage], parallelism: int, start, on_gpu, cores: int
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Runs every stage of `graph` once the stages upstream of it completed, at most
+    `parallelism` at a time; returns the outcome (completed / failed / skipped names) and the
+    failures' reasons. A stage downstream of a failed or skipped one is skipped.
 
-    While a GPU stage runs, CPU stages go first: a second GPU stage would only wait for the
-    GPU's slot while holding a place a CPU stage could use.
+    Of the ready stages, the one furthest along its chain goes first, so a task started is
+    finished before another begins. While a GPU stage runs, CPU stages go first: a second GPU
+    stage would only wait for the GPU's slot while holding a place a CPU stage could use.
+    `start(stage, threads)` gets the cores shared among the stages running and ready then.
     """
-    waiting, running, finished = list(stages), [], []
+    depth = {name: number for number, level in enumerate(levels(graph)) for name in level}
+    upstream = {name: stage.upstream & graph.keys() for name, stage in graph.items()}
+    waiting = set(graph)
+    running: list[tuple[Stage, PrefectFuture]] = []
+    outcome: dict[str, list[str]] = {"completed": [], "failed": [], "skipped": []}
+    reasons: list[str] = []
     while waiting or running:
-        while waiting and len(running) < parallelism:
+        blocked = {*outcome["failed"], *outcome["skipped"]}
+        for name in sorted(waiting, key=depth.get):  # upstream first: skips pass down at once
+            if upstream[name] & blocked:
+                waiting.remove(name)
+                outcome["skipped"].append(name)
+                blocked.add(name)
+        done_names = set(outcome["completed"])
+        ready = sorted(
+            (name for name in waiting if upstream[name] <= done_names),
+            key=lambda name: (-depth[name], name),
+        )
+        while ready and len(running) < parallelism:
             gpu_busy = any(on_gpu(stage) for stage, _ in running)
-            stage = next((s for s in waiting if not (gpu_busy and on_gpu(s))), None)
-            if stage is None:
-                break  # only GPU stages left and the GPU is taken: wait for a stage to end
-            waiting.remove(stage)
-            running.append((stage, start(stage)))
+            name = next((n for n in ready if not (gpu_busy and on_gpu(graph[n]))), None)
+            if name is None:
+                break  # only GPU stages are ready and the GPU is taken: wait for a stage to end
+            ready.remove(name)
+            waiting.remove(name)
+            threads = threads_per_stage(cores, parallelism, len(running) + 1 + len(ready))
+            running.append((graph[name], start(graph[name], threads)))
+        if not running:
+            break
         done = next(as_completed([future for _, future in running]))
         done.wait()  # records the final state in the future (the API may lag behind)
-        entry = next(entry for entry in running if entry[1] is done)
-        running.remove(entry)
-        finished.append((entry[0].name, done))
-    return finished
+        stage, future = next(entry for entry in running if entry[1] is done)
+        running.remove((stage, future))
+        if future.state.is_completed():
+            outcome["completed"].append(stage.name)
+        else:
+            outcome["failed"].append(stage.name)
+            reasons.append(str(future.result(raise_on_failure=False)))
+    return outcome, reasons
 
 
 def run_graph(
@@ -348,28 +378,13 @@ def run_graph(
         retry_delay_seconds=exponential_backoff(backoff_factor=retry_delay)(retries),
     )
 
-    threads = cores  # set per graph level below, read by start()
-
-    def start(stage: Stage) -> PrefectFuture:
+    def start(stage: Stage, threads: int) -> PrefectFuture:
+        logger.info(f"starting {stage.name} ({threads} CPU threads)")
         limit = gpu_limit if needs_accelerator(stage) else None
         return stage_task.submit(stage, str(root_path), limit, force, remote, threads)
 
-    outcome: dict[str, list[str]] = {"completed": [], "failed": [], "skipped": []}
-    reasons = []
     try:
-        for number, level in enumerate(levels(graph)):
-            blocked = {*outcome["failed"], *outcome["skipped"]}
-            runnable = [graph[s] for s in level if not graph[s].upstream & blocked]
-            outcome["skipped"] += [s for s in level if graph[s].upstream & blocked]
-            names = ", ".join(s.name for s in runnable) or "nothing to run"
-            threads = threads_per_stage(cores, parallelism, len(runnable))
-            logger.info(f"level {number}: {names} ({threads} CPU threads each)")
-            for name, future in run_bounded(runnable, parallelism, start, needs_accelerator):
-                if future.state.is_completed():
-                    outcome["completed"].append(name)
-                else:
-                    outcome["failed"].append(name)
-                    reasons.append(str(future.result(raise_on_failure=False)))
+        outcome, reasons = run_when_ready(graph, parallelism, start, needs_accelerator, cores)
     except BaseException:  # cancelled (SIGTERM from the worker) or crashed: no stage outlives it
         stop_running_stages()
         raise
@@ -401,7 +416,8 @@ def task_pipeline(
 ) -> dict[str, list[str]]:
     """Run one task's DVC stages (and the summary after them).
 
-    parallelism: stages run at once within a graph level (default: the number of cores).
+    parallelism: stages run at once, each when its upstream stages completed (default: the
+        number of cores).
     force: re-run stages even when DVC finds them up to date (`dvc repro --force`).
     retries: attempts after a failure that was not a user error.
     retry_delay: seconds before the first retry; each next one waits twice as long.

@@ -28,6 +28,8 @@ time.sleep(seconds)
 out = pathlib.Path("intervals")
 out.mkdir(exist_ok=True)
 (out / name).write_text(json.dumps({"start": start, "end": time.time()}))
+for output in sys.argv[3:]:
+    pathlib.Path(output).write_text("done")
 """
 
 ATTEMPT = """
@@ -105,6 +107,41 @@ def test_two_gpu_stages_never_overlap_while_a_cpu_stage_runs_beside_them(prefect
     limit = prefect_server.get(f"/v2/concurrency_limits/{accelerator_limit()}")
     assert limit["limit"] == 1 and limit["active_slots"] == 0
     assert latest_flow_run(prefect_server)["state_type"] == "COMPLETED"
+
+
+def test_a_stage_starts_when_its_upstream_completed_not_the_slowest_of_its_level(
+    prefect_server, tmp_path
+):
+    slow = 10
+    root = synthetic_repo(
+        tmp_path / "repo",
+        {
+            "download": {
+                "foreach": {"quick": 1, "slow": slow},
+                "do": {
+                    "cmd": "python record.py download@${key} ${item} out/download-${key}",
+                    "outs": ["out/download-${key}"],
+                },
+            },
+            "validate": {
+                "foreach": ["quick"],
+                "do": {
+                    "cmd": "python record.py validate@${item} 1 out/validate-${item}",
+                    "deps": ["out/download-${item}"],
+                    "outs": ["out/validate-${item}"],
+                },
+            },
+        },
+        {"record.py": RECORD},
+    )
+    result = run_flow(prefect_server, root, "--parallelism", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    spans = {p.name: json.loads(p.read_text()) for p in (root / "intervals").iterdir()}
+    assert spans["download@quick"]["end"] <= spans["validate@quick"]["start"]
+    assert spans["validate@quick"]["end"] < spans["download@slow"]["end"], (
+        "validate@quick waited for download@slow, which it does not depend on"
+    )
 
 
 def test_a_failed_stage_is_retried_but_a_user_error_fails_once(prefect_server, tmp_path):
