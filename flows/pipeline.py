@@ -4,10 +4,10 @@ Each DVC stage is one Prefect task run (`dvc --wait-for-lock repro -s <stage>`, 
 streamed into the task run's logs), so DVC still decides what is up to date. A stage starts as
 soon as the stages it depends on have completed, up to `parallelism` at once (no waiting for
 the slowest stage of a graph level: nmt's training runs while the other tasks go on beside it);
-a stage listed in its task's
-ACCELERATED_STEPS first takes the one slot of the GPU's global concurrency limit. A failed stage
-is retried with back-off unless it failed for a user error (exit 2: bad data or params); stages
-downstream of a failure are skipped, independent ones still run.
+on a host with a GPU, a stage listed in its task's ACCELERATED_STEPS first takes the one slot
+of the GPU's global concurrency limit (ML_PIPELINES_GPU_SLOT=on|off decides it by hand). A
+failed stage is retried with back-off unless it failed for a user error (exit 2: bad data or
+params); stages downstream of a failure are skipped, independent ones still run.
 
 With a DVC remote configured (the clone's default remote), hosts share their work through it:
 a stage runs as `dvc repro --pull`, which restores it from the remote's run-cache when any host
@@ -41,7 +41,7 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.tasks import exponential_backoff
 
 from flows.graph import Stage, levels, needs_accelerator, read_graph, select
-from flows.resources import accelerator_limit
+from flows.resources import accelerator_limit, stages_take_the_gpu_slot
 from stages.core.errors import USER_ERROR_EXIT, UserError
 from stages.core.params import PARAMS_FILE, parse_params
 from stages.core.rendering import markdown_table
@@ -371,6 +371,7 @@ def run_graph(
     cores = os.cpu_count() or 1
     parallelism = parallelism or cores
     gpu_limit = accelerator_limit()
+    on_gpu = needs_accelerator if stages_take_the_gpu_slot() else lambda stage: False
     remote = dvc_remote(root_path)
     logger.info(f"DVC remote: {remote}" if remote else "no DVC remote: nothing pulled or pushed")
     stage_task = run_stage.with_options(
@@ -380,11 +381,11 @@ def run_graph(
 
     def start(stage: Stage, threads: int) -> PrefectFuture:
         logger.info(f"starting {stage.name} ({threads} CPU threads)")
-        limit = gpu_limit if needs_accelerator(stage) else None
+        limit = gpu_limit if on_gpu(stage) else None
         return stage_task.submit(stage, str(root_path), limit, force, remote, threads)
 
     try:
-        outcome, reasons = run_when_ready(graph, parallelism, start, needs_accelerator, cores)
+        outcome, reasons = run_when_ready(graph, parallelism, start, on_gpu, cores)
     except BaseException:  # cancelled (SIGTERM from the worker) or crashed: no stage outlives it
         stop_running_stages()
         raise

@@ -11,7 +11,7 @@ import yaml
 
 from flows.graph import levels, needs_accelerator, read_graph, select
 from flows.pipeline import failure_reason, metrics_markdown, stage_environment, threads_per_stage
-from flows.resources import accelerator_limit
+from flows.resources import accelerator_limit, stages_take_the_gpu_slot
 from tests.conftest import REPO
 
 
@@ -58,6 +58,18 @@ def test_the_gpu_limit_is_named_after_the_host_and_the_visible_gpu():
     assert accelerator_limit({"CUDA_VISIBLE_DEVICES": "1"}, "box") == "gpu-box-1"
     assert accelerator_limit({"CUDA_VISIBLE_DEVICES": "0,1"}, "box") == "gpu-box-0+1"
     assert accelerator_limit({}, "box") == "gpu-box-0"
+
+
+def test_accelerated_stages_take_the_gpu_slot_only_where_there_is_a_gpu():
+    def gpus(n):
+        return lambda: n
+
+    assert stages_take_the_gpu_slot({}, gpus(1))
+    assert not stages_take_the_gpu_slot({}, gpus(0))  # CPU-only: they share the cores
+    assert stages_take_the_gpu_slot({"ML_PIPELINES_GPU_SLOT": "on"}, gpus(0))
+    assert not stages_take_the_gpu_slot({"ML_PIPELINES_GPU_SLOT": "off"}, gpus(2))
+    with pytest.raises(ValueError, match=r"ML_PIPELINES_GPU_SLOT='yes': expected auto, on or off"):
+        stages_take_the_gpu_slot({"ML_PIPELINES_GPU_SLOT": "yes"}, gpus(0))
 
 
 def test_stages_side_by_side_share_the_cores_out_and_a_users_setting_wins(monkeypatch):

@@ -60,11 +60,11 @@ def synthetic_repo(root: Path, stages: dict, scripts: dict[str, str]) -> Path:
     return root
 
 
-def run_flow(server, root: Path, *args: str) -> subprocess.CompletedProcess:
+def run_flow(server, root: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "flows", "run", *args],
         cwd=root,
-        env=server.env(),
+        env=server.env(**env),
         capture_output=True,
         text=True,
         timeout=600,
@@ -75,7 +75,12 @@ def latest_flow_run(server) -> dict:
     return server.post("/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1})[0]
 
 
-def test_two_gpu_stages_never_overlap_while_a_cpu_stage_runs_beside_them(prefect_server, tmp_path):
+@pytest.mark.parametrize("slot", ["on", "off"])
+def test_two_gpu_stages_never_overlap_while_a_cpu_stage_runs_beside_them(
+    prefect_server, tmp_path, slot
+):
+    """`on`: a GPU host (what `auto` does where torch sees a GPU); `off`: a CPU-only host, where
+    the accelerated stages are CPU work sharing the cores like any other."""
     seconds = 4
     root = synthetic_repo(
         tmp_path / "repo",
@@ -92,7 +97,7 @@ def test_two_gpu_stages_never_overlap_while_a_cpu_stage_runs_beside_them(prefect
         },
         {"record.py": RECORD},
     )
-    result = run_flow(prefect_server, root, "--parallelism", "3")
+    result = run_flow(prefect_server, root, "--parallelism", "3", ML_PIPELINES_GPU_SLOT=slot)
     assert result.returncode == 0, result.stdout + result.stderr
 
     spans = {p.name: json.loads(p.read_text()) for p in (root / "intervals").iterdir()}
@@ -100,6 +105,9 @@ def test_two_gpu_stages_never_overlap_while_a_cpu_stage_runs_beside_them(prefect
     first, second = sorted(
         [spans["train@simpsons"], spans["train@timeseries"]], key=lambda s: s["start"]
     )
+    if slot == "off":
+        assert second["start"] < first["end"], "CPU-only: the trainings waited for each other"
+        return
     assert first["end"] <= second["start"], "two GPU stages ran at the same time"
     cpu = spans["download@churn"]
     assert cpu["start"] < first["end"] and first["start"] < cpu["end"], "the CPU stage waited"
