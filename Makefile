@@ -17,7 +17,7 @@ export MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: env weights repro pull test test-fast lint lock serve ui clean-env
+.PHONY: env weights repro repro-parallel pull test test-fast lint lock serve ui clean-env
 
 env: $(STAMP)
 
@@ -34,6 +34,9 @@ weights: env  ## torchvision's ImageNet MobileNetV2 file into $$TORCH_HOME, from
 repro: env  ## run the whole pipeline (DVC decides what is out of date)
 	@# DVC deletes a stage's outputs before running it: a failed run puts the last good ones back
 	dvc repro || { status=$$?; dvc checkout --quiet || true; exit $$status; }
+
+repro-parallel: env  ## the same stages, independent ones side by side (the Prefect flow, a temporary local server): a cold run on 2 cores 12 min instead of 19
+	python -m flows run
 
 pull: env  ## restore every stage some host already ran (shared DVC remote), train what is new
 	dvc repro --pull
