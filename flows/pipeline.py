@@ -44,6 +44,7 @@ from flows.graph import Stage, levels, needs_accelerator, read_graph, select
 from flows.resources import accelerator_limit, stages_take_the_gpu_slot
 from stages.core.errors import USER_ERROR_EXIT, UserError
 from stages.core.params import PARAMS_FILE, parse_params
+from stages.core.processes import THREAD_VARIABLES
 from stages.core.rendering import markdown_table
 
 METRICS_ARTIFACT = "pipeline-metrics"
@@ -67,9 +68,6 @@ def failure_reason(lines: list[str], returncode: int) -> tuple[str, bool]:
     user_error = any(line.rstrip().endswith(f"exited with {USER_ERROR_EXIT}") for line in lines)
     reason = (errors or dvc_errors or [f"dvc repro exited with {returncode}"])[-1]
     return reason.removeprefix("error: ").removeprefix("ERROR: "), user_error
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def stage_environment(threads: int | None = None) -> dict[str, str]:

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.core.processes import THREAD_VARIABLES
+
 REPO = Path(__file__).resolve().parents[1]
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 GROUPS_FOLDER = "ML_PIPELINES_TEST_GROUPS"  # where xdist workers say which tests go together
 
 

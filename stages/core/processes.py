@@ -9,6 +9,8 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
+# what torch, OpenMP and the BLAS libraries read for their thread pools when they load
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def end_with_parent(sig: int = signal.SIGTERM) -> bool:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from stages.core.processes import THREAD_VARIABLES
 from stages.timeseries.frequency import DAILY, Frequency
 from stages.timeseries.preprocess import COVARIATES, SERIES
 
@@ -226,9 +227,6 @@ def per_series(
     for key in keys:
         if key in future_groups:
             yield key, past_groups[key].sort_values("date"), future_groups[key].sort_values("date")
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _single_blas_thread() -> None:
