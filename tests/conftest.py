@@ -234,6 +234,9 @@ SHRUNK_FOR_THE_SUITE = {
         }
     },
     "timeseries": {"train": {"rnn": {"epochs": 4}, "catboost": {"iterations": 300}}},
+    # 12 of the default 20 epochs: test micro-F1 0.967-0.980 over three seeds (mark 0.93), the
+    # stage 123 -> 81 s on one core
+    "simpsons": {"train": {"epochs": 12}},
     "segmentation": {
         "train": {
             "models": [
