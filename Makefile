@@ -43,7 +43,7 @@ pull: env  ## restore every stage some host already ran (shared DVC remote), tra
 
 # one pytest-xdist worker more than cores: about a sixth of the suite waits on servers, heartbeats
 # and process exits, and the extra worker computes meanwhile (2 cores: 16.8 min, not 18.4)
-TEST_WORKERS := $(shell echo $$(( $$(nproc) + 1 )))
+TEST_WORKERS := $(shell $(BOOT_PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 
 test: env weights  ## the whole suite, integration tests included (what CI runs)
 	pytest -n $(TEST_WORKERS)
