@@ -1,5 +1,6 @@
 """A stage that outlives the DVC process running it would train on alone, holding the GPU:
-on Linux it asks the kernel for a SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG)."""
+on Linux it asks the kernel for a SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG). A
+stage's own worker processes (`worker_pool`) end with it the same way."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import ctypes
 import os
 import signal
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 PR_SET_PDEATHSIG = 1
 # what torch, OpenMP and the BLAS libraries read for their thread pools when they load
@@ -27,3 +30,21 @@ def end_with_parent(sig: int = signal.SIGTERM) -> bool:
     if os.getppid() != parent:  # the parent died before the request: act on it now
         os.kill(os.getpid(), sig)
     return True
+
+
+def _start_worker(threads: int) -> None:
+    """A pool worker: `threads` threads in each pool (the variables hold for the libraries it
+    loads later: torch, scipy's own OpenBLAS), and gone with the stage."""
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    end_with_parent()
+
+
+def worker_pool(workers: int, threads: int = 1) -> ProcessPoolExecutor:
+    """Processes that compute side by side with `threads` threads each. Spawned, not forked: a
+    fork of a process whose OpenMP pool already ran can hang."""
+    return ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(threads,)
+    )

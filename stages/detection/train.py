@@ -5,6 +5,7 @@ task's model. Checkpoints make an interrupted run continue where it stopped."""
 from __future__ import annotations
 
 import shutil
+from functools import partial
 
 import torch
 
@@ -15,6 +16,7 @@ from stages.core.records import write_training_record
 from stages.core.training import (
     checkpoint_dir,
     fit_on_datasets,
+    member_workers,
     resolve_device,
     seed_everything,
     select_member,
@@ -72,18 +74,23 @@ def run(ctx: StepContext) -> None:
         ctx.root, ctx.task, [params.model_dump(), ctx.common.seed], processed
     )
 
-    def fit(spec: ModelSpec):
-        return lambda folder: train_detector(
-            spec, params, data, image_size, device, ctx.common.seed, folder
-        )
-
     with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
         tracking.log_params({"train": params.model_dump(), "common": ctx.common.model_dump()})
         trained = train_members(
-            [(spec.name, spec.model_dump(), fit(spec)) for spec in params.models],
+            [
+                (
+                    spec.name,
+                    spec.model_dump(),
+                    partial(
+                        train_detector, spec, params, data, image_size, device, ctx.common.seed
+                    ),
+                )
+                for spec in params.models
+            ],
             MONITOR,
             checkpoints,
             NEAR_ZERO,
+            member_workers(device, len(params.models)),
         )
         selected = select_member(trained, MONITOR, "selected_model")
         run_info = tracking.register_torch_model(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Iterator
+from functools import partial
 
 import lightning.pytorch as pl
 import numpy as np
@@ -24,6 +25,7 @@ from stages.core.training import (
     checkpoint_dir,
     fit_resumable,
     loader_options,
+    member_workers,
     resolve_device,
     seed_everything,
     select_member,
@@ -230,18 +232,21 @@ def run(ctx: StepContext) -> None:
         ctx.root, ctx.task, [params.model_dump(), ctx.common.seed], processed
     )
 
-    def fit(spec):
-        return lambda folder: train_model(
-            spec, params, data, tokenizers, device, ctx.common.seed, folder
-        )
-
     with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
         tracking.log_params({"train": params.model_dump(), "common": ctx.common.model_dump()})
         trained = train_members(
-            [(spec.name, {"model": spec.model_dump()}, fit(spec)) for spec in params.models],
+            [
+                (
+                    spec.name,
+                    {"model": spec.model_dump()},
+                    partial(train_model, spec, params, data, tokenizers, device, ctx.common.seed),
+                )
+                for spec in params.models
+            ],
             MONITOR,
             checkpoints,
             NEAR_ZERO,
+            member_workers(device, len(params.models)),
         )
         selected = select_member(trained, MONITOR, "selected_model")
         import mlflow

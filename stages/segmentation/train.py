@@ -6,6 +6,7 @@ where it stopped (finished pairs are not trained again)."""
 from __future__ import annotations
 
 import shutil
+from functools import partial
 
 import torch
 
@@ -17,6 +18,7 @@ from stages.core.training import (
     budget,
     checkpoint_dir,
     fit_on_datasets,
+    member_workers,
     resolve_device,
     seed_everything,
     select_member,
@@ -75,19 +77,21 @@ def run(ctx: StepContext) -> None:
         ctx.root, ctx.task, [params.model_dump(), ctx.common.seed], processed
     )
 
-    def fit(model: ModelSpec, loss: str):
-        return lambda folder: train_pair(model, loss, params, data, device, ctx.common.seed, folder)
-
     with tracking.task_run(ctx.task, ctx.stage, ctx.root, [processed]) as run:
         tracking.log_params({"train": params.model_dump(), "common": ctx.common.model_dump()})
         trained = train_members(
             [
-                (pair_name(m, loss), {"model": m.model_dump(), "loss": loss}, fit(m, loss))
+                (
+                    pair_name(m, loss),
+                    {"model": m.model_dump(), "loss": loss},
+                    partial(train_pair, m, loss, params, data, device, ctx.common.seed),
+                )
                 for m, loss in grid(params)
             ],
             MONITOR,
             checkpoints,
             NEAR_ZERO,
+            member_workers(device, len(grid(params))),
         )
         selected = select_member(trained, MONITOR, "selected_pair")
         run_info = tracking.register_torch_model(

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from stages.core.processes import THREAD_VARIABLES
+from stages.core.processes import worker_pool
 from stages.timeseries.frequency import DAILY, Frequency
 from stages.timeseries.preprocess import COVARIATES, SERIES
 
@@ -235,24 +233,15 @@ def _single_blas_thread() -> None:
     threadpool_limits(1)
 
 
-def _single_thread_worker() -> None:
-    """A fit worker: threadpoolctl limits the libraries loaded so far; the variables hold the
-    ones loaded later (scipy's own OpenBLAS, at the first SARIMAX fit) to one thread too. With
-    the limit alone, two workers ran 2 BLAS threads each on 2 cores: SARIMAX 11.7 s, now 5.1."""
-    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
-    _single_blas_thread()
-
-
 def parallel_map(function: Callable, tasks: list, n_jobs: int) -> list:
     """Per-series statistical fits in worker processes, one BLAS thread each (statsmodels is
-    2-3x slower when BLAS threads fight over the cores)."""
+    2-3x slower when BLAS threads fight over the cores: two workers with 2 threads each on 2
+    cores took SARIMAX 11.7 s, with one each 5.1)."""
     workers = max(1, min(len(tasks), n_jobs if n_jobs > 0 else os.cpu_count() or 1))
     if workers == 1:
         _single_blas_thread()
         return [function(task) for task in tasks]
-    with ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_single_thread_worker
-    ) as pool:
+    with worker_pool(workers, threads=1) as pool:
         return list(pool.map(function, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
 
 
