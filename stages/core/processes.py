@@ -48,3 +48,16 @@ def worker_pool(workers: int, threads: int = 1) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(threads,)
     )
+
+
+def cpu_workers(n_jobs: int = -1) -> int:
+    """Worker processes a stage may run side by side: `n_jobs` (-1: every core it may use),
+    at most the threads the scheduler running it shares out (OMP_NUM_THREADS, as torch reads
+    it), at most its cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    allowed = [cores or 1]
+    if n_jobs > 0:
+        allowed.append(n_jobs)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        allowed.append(int(os.environ["OMP_NUM_THREADS"]))
+    return max(1, min(allowed))

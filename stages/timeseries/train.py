@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from functools import partial
 from pathlib import Path
 
 import joblib
@@ -17,6 +19,7 @@ from stages.core import tracking
 from stages.core.context import StepContext
 from stages.core.fsio import dump_json, read_json, staged_outputs
 from stages.core.metrics import rmsle
+from stages.core.processes import cpu_workers, worker_pool
 from stages.timeseries.forecasters import (
     KEY_COLUMNS,
     Forecaster,
@@ -39,18 +42,19 @@ BASELINE = "seasonal_naive"
 def factories(
     params: TrainParams, horizon: int, frequency: Frequency, seed: int, n_jobs: int, device: str
 ) -> dict[str, Callable[[], Forecaster]]:
-    made: dict[str, Callable[[], Forecaster]] = {BASELINE: lambda: SeasonalNaive(frequency)}
+    """A maker of each enabled forecaster; makers pickle, so fits can run in worker processes."""
+    made: dict[str, Callable[[], Forecaster]] = {BASELINE: partial(SeasonalNaive, frequency)}
     if params.sarimax.enabled:
-        made["sarimax"] = lambda: Sarimax(params.sarimax, n_jobs, horizon, frequency)
+        made["sarimax"] = partial(Sarimax, params.sarimax, n_jobs, horizon, frequency)
     if params.prophet.enabled:
-        made["prophet"] = lambda: ProphetModel(params.prophet, n_jobs, horizon, frequency)
+        made["prophet"] = partial(ProphetModel, params.prophet, n_jobs, horizon, frequency)
     if params.rnn.enabled:
         from stages.timeseries.rnn import RecurrentForecaster
 
-        made["rnn"] = lambda: RecurrentForecaster(horizon, params.rnn, seed, device, frequency)
+        made["rnn"] = partial(RecurrentForecaster, horizon, params.rnn, seed, device, frequency)
     if params.catboost.enabled:
-        made["catboost"] = lambda: GradientBoosting(
-            horizon, params.catboost, seed, n_jobs, frequency
+        made["catboost"] = partial(
+            GradientBoosting, horizon, params.catboost, seed, n_jobs, frequency
         )
     return made
 
@@ -80,24 +84,92 @@ def windows(panel: pd.DataFrame, split: dict) -> dict[str, tuple[pd.DataFrame, p
     }
 
 
-def backtest(
-    made: dict[str, Callable[[], Forecaster]], panel: pd.DataFrame, split: dict
-) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
-    frames, scores = [], {}
-    for window, (history, target) in windows(panel, split).items():
-        frame = target[[*KEY_COLUMNS, "sales", "closed"]].assign(split=window)
-        hidden = target.assign(sales=np.nan)
-        for name, make in made.items():
-            started = time.perf_counter()
-            frame[name] = make().fit(history).predict(hidden)
-            seconds = time.perf_counter() - started
-            scored = frame["sales"].notna()
-            score = rmsle(frame.loc[scored, "sales"], frame.loc[scored, name])
-            scores.setdefault(name, {})[f"{window}_rmsle"] = score
-            scores[name][f"{window}_seconds"] = round(seconds, 2)
-            log.info("%-5s %-15s rmsle %.4f  (%.1f s)", window, name, score, seconds)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True), scores
+# the slowest fits first, so the last one to finish is a short one
+SLOWEST_FIRST = ("rnn", "catboost", "sarimax", "prophet", BASELINE)
+
+
+def fit_forecaster(
+    make: Callable[[], Forecaster], history: pd.DataFrame, target: pd.DataFrame | None
+) -> tuple[Forecaster | np.ndarray, float]:
+    """A fit on `history` and its forecast of `target` (or, without one, the fitted model),
+    with the seconds it took: one job of `fits`, in this process or a worker."""
+    started = time.perf_counter()
+    fitted = make().fit(history)
+    result = fitted if target is None else fitted.predict(target.assign(sales=np.nan))
+    return result, time.perf_counter() - started
+
+
+def fits(
+    made: dict[str, Callable[[], Forecaster]], panel: pd.DataFrame, split: dict, workers: int
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]], str, Forecaster]:
+    """Every model fitted before the validation and the test window and scored on them, then the
+    best on validation refitted on the whole panel: the backtest forecasts, scores, the best's
+    name and its final fit. With `workers` > 1 the fits run side by side in worker processes
+    (the final one as soon as validation has picked it); otherwise one after another here."""
+    cut = windows(panel, split)
+    frames = {
+        window: target[[*KEY_COLUMNS, "sales", "closed"]].assign(split=window)
+        for window, (_, target) in cut.items()
+    }
+    order = sorted(made, key=lambda name: SLOWEST_FIRST.index(name))
+    queue = [(window, name) for window in cut for name in order]
+    scores: dict[str, dict[str, float]] = {name: {} for name in order}
+    best: str | None = None
+    final: Forecaster | None = None
+
+    def record(job: tuple[str, str], result, seconds: float) -> None:
+        nonlocal best, final
+        window, name = job
+        if window == "final":
+            final = result
+            log.info("final %-15s refitted on everything  (%.1f s)", name, seconds)
+            return
+        frame = frames[window]
+        frame[name] = result
+        scored = frame["sales"].notna()
+        score = rmsle(frame.loc[scored, "sales"], frame.loc[scored, name])
+        scores[name][f"{window}_rmsle"] = score
+        scores[name][f"{window}_seconds"] = round(seconds, 2)
+        log.info("%-5s %-15s rmsle %.4f  (%.1f s)", window, name, score, seconds)
+        if best is None and all("valid_rmsle" in scores[n] for n in order):
+            best = min(order, key=lambda n: scores[n]["valid_rmsle"])
+            log.info("best on validation: %s", best)
+            queue.insert(0, ("final", best))  # before the test fits left: it is the longest
+
+    def arguments(job: tuple[str, str]) -> tuple:
+        window, name = job
+        if window == "final":
+            return made[name], panel, None
+        history, target = cut[window]
+        return made[name], history, target
+
+    if workers <= 1:
+        while queue:
+            job = queue.pop(0)
+            record(job, *fit_forecaster(*arguments(job)))
+    else:
+        with worker_pool(workers, threads=1) as pool:
+            running: dict[Future, tuple[str, str]] = {}
+            while queue or running:
+                while queue and len(running) < workers:
+                    job = queue.pop(0)
+                    running[pool.submit(fit_forecaster, *arguments(job))] = job
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(running.pop(future), *future.result())
+    forecasts = pd.concat(frames.values(), ignore_index=True)
+    return forecasts, {name: scores[name] for name in made}, best, final
+
+
+def side_by_side_fits(params: TrainParams, device: str, n_jobs: int) -> int:
+    """Worker processes for the fits: on a CPU one per core (the RNN's small steps use a second
+    thread poorly, the statistical models one each anyway); one where the RNN takes a GPU."""
+    if params.rnn.enabled:
+        from stages.core.training import resolve_device
+
+        if resolve_device(device) != "cpu":
+            return 1
+    return cpu_workers(n_jobs)
 
 
 def log_to_mlflow(
@@ -148,21 +220,20 @@ def run(ctx: StepContext) -> None:
     future = pd.read_parquet(processed / FUTURE)
     split = read_json(processed / SPLIT)
     frequency = named(split["frequency"], split["offset"])
+    workers = side_by_side_fits(ctx.task_params.train, ctx.common.device, ctx.common.n_jobs)
     made, skipped = fitting(
         factories(
             ctx.task_params.train,
             split["horizon"],
             frequency,
             ctx.common.seed,
-            ctx.common.n_jobs,
+            # a worker process fits its per-series models on its own core
+            1 if workers > 1 else ctx.common.n_jobs,
             ctx.common.device,
         ),
         periods=panel.loc[panel["date"] < pd.Timestamp(split["valid_start"]), "date"].nunique(),
     )
-    forecasts, scores = backtest(made, panel, split)
-    best = min(scores, key=lambda name: scores[name]["valid_rmsle"])
-    log.info("best on validation: %s", best)
-    final = made[best]().fit(panel)
+    forecasts, scores, best, final = fits(made, panel, split, workers)
     submission = future[["id", *KEY_COLUMNS]].assign(split="future", sales=np.nan)
     submission[best] = final.predict(future)
     forecasts = pd.concat([forecasts, submission], ignore_index=True)
