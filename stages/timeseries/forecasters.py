@@ -3,14 +3,13 @@ sales) and predicts the sales of the given future rows (same columns, covariates
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from stages.core.processes import worker_pool
+from stages.core.processes import cpu_workers, worker_pool
 from stages.timeseries.frequency import DAILY, Frequency
 from stages.timeseries.preprocess import COVARIATES, SERIES
 
@@ -236,8 +235,9 @@ def _single_blas_thread() -> None:
 def parallel_map(function: Callable, tasks: list, n_jobs: int) -> list:
     """Per-series statistical fits in worker processes, one BLAS thread each (statsmodels is
     2-3x slower when BLAS threads fight over the cores: two workers with 2 threads each on 2
-    cores took SARIMAX 11.7 s, with one each 5.1)."""
-    workers = max(1, min(len(tasks), n_jobs if n_jobs > 0 else os.cpu_count() or 1))
+    cores took SARIMAX 11.7 s, with one each 5.1); one after another where the scheduler
+    running the stage gives it one thread (the suite, the flow), as spawning costs seconds."""
+    workers = max(1, min(len(tasks), cpu_workers(n_jobs)))
     if workers == 1:
         _single_blas_thread()
         return [function(task) for task in tasks]

@@ -69,3 +69,14 @@ def test_the_pool_is_left_out_where_the_scheduler_gives_one_core(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "8")
     assert side_by_side_fits(params, "cpu", 1) == 1
     assert side_by_side_fits(params, "cpu", -1) == min(8, len(os.sched_getaffinity(0)))
+
+
+def test_per_series_fits_stay_in_the_stage_where_the_scheduler_gives_one_core(monkeypatch):
+    from stages.timeseries.forecasters import parallel_map
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert set(parallel_map(process_id, [0, 1, 2], n_jobs=-1)) == {os.getpid()}
+
+
+def process_id(_) -> int:
+    return os.getpid()
