@@ -249,7 +249,8 @@ SHRUNK_FOR_THE_SUITE = {
     },
     "detection": {
         "source": {"images": 300, "size": 160},
-        "train": {"epochs": 5, "batch_size": 4},
+        # 4 epochs: test mAP@0.5 0.24 (5 epochs: 0.28; mark 0.15), the stage 18 s shorter
+        "train": {"epochs": 4, "batch_size": 4},
         "evaluate": {"inference": {"min_confidence": 0.2}},
     },
     "nmt": {
