@@ -1,5 +1,6 @@
 #!/bin/sh
-# The auth config from the environment (MLflow reads it from a file), then the server.
+# The auth config from the environment (MLflow reads it from a file), then the server. Checked
+# credentials are cached for 5 minutes (services/local.py AUTH_CACHE_SECONDS says why).
 set -eu
 umask 077
 cat > "$HOME/basic_auth.ini" <<INI
@@ -9,6 +10,7 @@ database_uri = $MLFLOW_AUTH_DATABASE_URI
 admin_username = admin
 admin_password = $MLFLOW_ADMIN_PASSWORD
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = 300
 INI
 export MLFLOW_AUTH_CONFIG_PATH="$HOME/basic_auth.ini"
 exec mlflow server --host 0.0.0.0 --port 5000 \

@@ -231,9 +231,9 @@ def test_a_dead_host_crashes_its_run_and_another_host_finishes_it(team, hosts, t
         for process in descendants(worker_a):
             process.kill()
         worker_a.wait()
-        crashed = wait_for(api, flow_run_id, {"CRASHED", "FAILED"}, timeout=180)
         assert not stage_processes(a.root)
         assert remote_keys(team) == before, "a killed stage pushed something"
+        dead_run_id = flow_run_id  # the server marks it crashed once its heartbeats stop (~1 min)
 
         # cancelling a run from the UI / API stops the stage's whole process tree
         worker_b = b.start_worker(tmp_path / "worker-b.log")
@@ -254,6 +254,7 @@ def test_a_dead_host_crashes_its_run_and_another_host_finishes_it(team, hosts, t
             retried = run_deployment(b, api, DEPLOYMENT)
         finally:
             stop(worker_b, tmp_path / "worker-b.log")
+        crashed = wait_for(api, dead_run_id, {"CRASHED", "FAILED"}, timeout=180)
     assert crashed["state_type"] == "CRASHED", crashed["state"]
     assert retried["state_type"] == "COMPLETED", (tmp_path / "worker-b.log").read_text()[-4000:]
 
